@@ -1,0 +1,46 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   - the main job: train an MLP on moons, write plots and a graph to out/
+#   make test   - every test (unit, property-based, notebooks)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: test demo bench lint dot clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,plot,notebooks,dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Graphviz's `dot` renders the diagrams. As root with apt-get (CI) install it;
+# otherwise say so: the rendering tests skip themselves and everything else runs.
+dot:
+	@if ! command -v dot >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Graphviz (dot) with apt-get"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	  else \
+	    echo "note: Graphviz 'dot' not found; rendering tests will be skipped (apt-get install graphviz)"; \
+	  fi; \
+	fi
+
+test: $(STAMP) dot
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	$(BIN)/chainrule demo
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

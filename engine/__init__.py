@@ -1,0 +1,40 @@
+"""chainrule's engine: a scalar reverse-mode automatic-differentiation engine.
+
+>>> from engine import Value
+>>> x, w, b = Value(2.0, label="x"), Value(-3.0, label="w"), Value(6.88, label="b")
+>>> y = (x * w + b).tanh()
+>>> y.backward()
+>>> round(w.grad, 4)  # (1 - tanh(0.88)**2) * x
+1.0019
+
+The engine knows nothing of ``nn`` or ``viz``; they build on it.
+"""
+
+from engine import functional
+from engine.autograd import gradients
+from engine.backward import toposort
+from engine.define import CustomOp, define_op
+from engine.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
+from engine.mode import enable_grad, is_grad_enabled, no_grad
+from engine.transforms import grad, hessian, value_and_grad
+from engine.value import Value, as_value
+
+__all__ = [
+    "Value",
+    "as_value",
+    "functional",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "toposort",
+    "gradients",
+    "grad",
+    "value_and_grad",
+    "hessian",
+    "numerical_grad",
+    "gradcheck",
+    "gradgradcheck",
+    "GradcheckError",
+    "define_op",
+    "CustomOp",
+]

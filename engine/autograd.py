@@ -1,0 +1,84 @@
+"""``gradients``: derivatives of one output with respect to chosen inputs.
+
+The shape of PyTorch's ``torch.autograd.grad``. Unlike ``Value.backward()`` it
+touches no ``.grad`` field: the result is returned.
+
+With ``create_graph=True`` each op's derivative rule (:mod:`engine.ops`) is called
+on the node's parents as Values, so every returned gradient is itself a Value with
+a graph, ready to be differentiated again (second and higher derivatives).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from engine.backward import toposort
+from engine.ops import lookup
+from engine.value import Value
+
+__all__ = ["gradients"]
+
+
+def _as_inputs(inputs: Value | Sequence[Value]) -> tuple[Value, ...]:
+    if isinstance(inputs, Value):
+        return (inputs,)
+    try:
+        items = tuple(inputs)
+    except TypeError:
+        raise TypeError(
+            f"inputs must be a Value or a sequence of Values, not {type(inputs).__name__}"
+        ) from None
+    for i, x in enumerate(items):
+        if not isinstance(x, Value):
+            raise TypeError(f"inputs[{i}] must be a Value, not {type(x).__name__} ({x!r})")
+    return items
+
+
+def _times(g: Any, d: Any) -> Any:
+    """g * d, without building a node for a constant local derivative of 1."""
+    if type(d) is float and d == 1.0:
+        return g
+    return g * d
+
+
+def gradients(
+    output: Value, inputs: Value | Sequence[Value], create_graph: bool = False
+) -> tuple[Any, ...]:
+    """d(output)/d(x) for each x in ``inputs``.
+
+    Returns a tuple of floats, or of Values carrying their own graph when
+    ``create_graph`` is true. An input the output does not depend on gets 0
+    (as in JAX; PyTorch would raise without ``allow_unused``).
+    """
+    if not isinstance(output, Value):
+        raise TypeError(f"output must be a Value, not {type(output).__name__} ({output!r})")
+    xs = _as_inputs(inputs)
+    order = toposort(output)
+    grads: dict[Value, Any] = {output: 1.0}
+    get = grads.get
+    for node in reversed(order):
+        g = get(node)
+        a = node._a
+        if g is None or a is None:
+            continue
+        if create_graph:
+            locals_ = lookup(node.op).local_derivatives(a, node._b, node)
+        else:
+            locals_ = node.local_grads
+        parents = (a,) if node._db is None else (a, node._b)
+        for parent, d in zip(parents, locals_):
+            if type(d) is float and d == 0.0:
+                continue
+            contribution = _times(g, d)
+            old = get(parent)
+            grads[parent] = contribution if old is None else old + contribution
+    result = []
+    for x in xs:
+        g = grads.get(x, 0.0)
+        if create_graph and not isinstance(g, Value):
+            g = Value(g)
+        elif not create_graph:
+            g = float(g)
+        result.append(g)
+    return tuple(result)

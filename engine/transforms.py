@@ -1,0 +1,119 @@
+"""Function transforms in JAX's shape: ``grad``, ``value_and_grad``, ``hessian``.
+
+``grad(f)`` is a new function that returns df/dx. Called with plain numbers it
+returns floats; called with Values (as happens when transforms are nested,
+``grad(grad(f))``) it returns Values carrying a graph, so the result can be
+differentiated again.
+
+Each differentiated argument is first passed through an ``identity`` node: a fresh
+variable that still leads back to the caller's Value. Without it,
+``grad(lambda y: x * y)(x)`` inside an outer ``grad`` would differentiate with
+respect to both occurrences of ``x`` at once ("perturbation confusion").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Union
+
+from engine.autograd import gradients
+from engine.value import Value
+
+__all__ = ["grad", "value_and_grad", "hessian"]
+
+Argnums = Union[int, tuple[int, ...]]
+
+
+def _argnums(argnums: Argnums, nargs: int, name: str) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) and not isinstance(argnums, bool) else argnums
+    if not isinstance(nums, tuple) or not nums:
+        raise TypeError(f"{name}: argnums must be an int or a non-empty tuple of ints, not {argnums!r}")
+    for i in nums:
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise TypeError(f"{name}: argnums must hold ints, got {i!r}")
+        if not -nargs <= i < nargs:
+            raise ValueError(f"{name}: argnums {i} is out of range for {nargs} positional argument(s)")
+    return tuple(i % nargs for i in nums)
+
+
+def _variables(args: tuple[Any, ...], nums: tuple[int, ...]) -> tuple[list[Any], list[Value], bool]:
+    """Replace the differentiated arguments by fresh variables; say whether any was a Value."""
+    new_args = list(args)
+    variables = []
+    nested = False
+    for i in nums:
+        a = args[i]
+        if isinstance(a, Value):
+            nested = True
+            x = a.identity()
+        else:
+            x = Value(a)
+        new_args[i] = x
+        variables.append(x)
+    return new_args, variables, nested
+
+
+def _scalar_output(out: Any, f: Callable[..., Any]) -> Value:
+    if isinstance(out, Value):
+        return out
+    if isinstance(out, bool) or not isinstance(out, (int, float)):
+        name = getattr(f, "__name__", repr(f))
+        raise TypeError(f"{name} must return a scalar Value or number, not {type(out).__name__}")
+    return Value(out)
+
+
+def value_and_grad(
+    f: Callable[..., Any], argnums: Argnums = 0
+) -> Callable[..., tuple[Any, Any]]:
+    """A function returning ``(f(*args), df/d args[argnums])``.
+
+    With a tuple ``argnums`` the gradient is a tuple, one entry per argument.
+    """
+
+    def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
+        nums = _argnums(argnums, len(args), "value_and_grad")
+        new_args, variables, nested = _variables(args, nums)
+        out = _scalar_output(f(*new_args), f)
+        gs = gradients(out, variables, create_graph=nested)
+        value = out if nested else out.data
+        return value, (gs[0] if isinstance(argnums, int) else gs)
+
+    value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    return value_and_grad_f
+
+
+def grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
+    """A function returning df/d args[argnums] (a tuple for a tuple ``argnums``).
+
+    >>> grad(grad(lambda x: x**3))(2.0)
+    12.0
+    """
+    vg = value_and_grad(f, argnums)
+
+    def grad_f(*args: Any) -> Any:
+        return vg(*args)[1]
+
+    grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    return grad_f
+
+
+def hessian(f: Callable[..., Any], argnums: Argnums | None = None) -> Callable[..., Any]:
+    """A function returning the matrix of second derivatives of ``f``.
+
+    By default over all positional arguments, as a list of rows:
+    ``hessian(lambda x, y: x*x*y + y**3)(1.0, 2.0) == [[4.0, 2.0], [2.0, 12.0]]``.
+    With an int ``argnums`` it returns the single number d²f/dx².
+    """
+
+    def hessian_f(*args: Any) -> Any:
+        nums = _argnums(tuple(range(len(args))) if argnums is None else argnums, len(args), "hessian")
+        new_args, variables, nested = _variables(args, nums)
+        out = _scalar_output(f(*new_args), f)
+        first = gradients(out, variables, create_graph=True)
+        rows = [list(gradients(gi, variables, create_graph=nested)) for gi in first]
+        if isinstance(argnums, int):
+            return rows[0][0]
+        return rows
+
+    hessian_f.__name__ = f"hessian({getattr(f, '__name__', 'f')})"
+    return hessian_f

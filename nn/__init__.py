@@ -1,0 +1,1 @@
+"""chainrule's neural-network layer, built on :mod:`engine`."""

@@ -1,0 +1,1 @@
+"""chainrule's pictures and command line, built on :mod:`engine` and :mod:`nn`."""
