@@ -13,6 +13,7 @@ The engine knows nothing of ``nn`` or ``viz``; they build on it.
 from engine import functional
 from engine.autograd import gradients
 from engine.backward import toposort
+from engine.compiler import CompiledFunction, TraceError, TraceWarning, compile
 from engine.define import CustomOp, define_op
 from engine.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from engine.mode import enable_grad, is_grad_enabled, no_grad
@@ -37,4 +38,8 @@ __all__ = [
     "GradcheckError",
     "define_op",
     "CustomOp",
+    "compile",
+    "CompiledFunction",
+    "TraceWarning",
+    "TraceError",
 ]

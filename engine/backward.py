@@ -11,8 +11,8 @@ derivatives as numbers (recorded by the op when it ran), so the chain rule is
 A second ``backward()`` must add exactly the same amounts again, to leaves and
 intermediates alike. Propagating ``node.grad`` directly would re-send an
 intermediate's *accumulated* grad (micrograd triples on the second call), so a pass
-first sets every node's grad to 0, propagates, and then adds back what each node
-held before. When nothing was held (the common case) the last step is skipped.
+starts every node's grad at 0, propagates, and then adds back what each node held
+before (only the non-zero ones are saved).
 """
 
 from __future__ import annotations
@@ -24,38 +24,33 @@ if TYPE_CHECKING:
 
 __all__ = ["toposort", "backward"]
 
-_MARK = object()  # on the stack: "the node below me has had all its parents emitted"
-
-
 def toposort(root: Value) -> list[Value]:
     """Every node ``root`` depends on, each once, parents before children, root last."""
     order: list[Value] = []
     append = order.append
-    expanded: set[Value] = set()
-    stack: list[object] = [root]
-    pop = stack.pop
+    seen = {root}
+    stack = [root]
     push = stack.append
-    # A node is marked when it is expanded, not when it is pushed: a node reached
-    # twice before its expansion sits on the stack twice and the second copy is
-    # skipped; marking at push time would let a child be emitted before it.
+    pop = stack.pop
+    # Depth-first: the top node stays on the stack until all its parents are emitted.
+    # A node is marked when pushed; a marked parent of the top node is always already
+    # emitted (were it still on the stack below, the graph would have a cycle).
     while stack:
-        node = pop()
-        if node is _MARK:
-            append(pop())  # type: ignore[arg-type]
-            continue
-        if node in expanded:
-            continue
-        expanded.add(node)  # type: ignore[arg-type]
-        push(node)
-        push(_MARK)
-        a = node._a  # type: ignore[attr-defined]
+        node = stack[-1]
+        a = node._a
         if a is not None:
-            if a not in expanded:
+            if a not in seen:
+                seen.add(a)
                 push(a)
-            if node._db is not None:  # type: ignore[attr-defined]
-                b = node._b  # type: ignore[attr-defined]
-                if b not in expanded:
+                continue
+            if node._db is not None:
+                b = node._b
+                if b not in seen:
+                    seen.add(b)
                     push(b)
+                    continue
+        pop()
+        append(node)
     return order
 
 
@@ -63,10 +58,56 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     """Accumulate d(root)/d(node) * ``gradient`` into ``node.grad`` for every node."""
     if isinstance(gradient, bool) or not isinstance(gradient, (int, float)):
         raise TypeError(f"backward() gradient must be a number, not {gradient!r}")
-    order = toposort(root)
-    before = [node.grad for node in order]
-    for node in order:
-        node.grad = 0.0
+    if gradient - gradient != 0:  # inf or nan would poison every grad silently
+        raise ValueError(f"backward() gradient must be finite, got {gradient!r}")
+    # The same walk as toposort(), fused with the bookkeeping of this pass, because
+    # it is the hot path: instead of a set of visited nodes, a node's grad field is
+    # the mark (None while it waits on the stack, ``done`` once emitted), and its old
+    # grad is saved (when non-zero) to be added back after the pass. ``done`` is a
+    # float 0.0 object made for this call, so marks of earlier passes mean nothing.
+    done = float("0")
+    saved: list[tuple[Value, float]] = []
+    order: list[Value] = []
+    append = order.append
+    stack = [root]
+    push = stack.append
+    pop = stack.pop
+    g = root.grad
+    if g:
+        saved.append((root, g))
+    root.grad = None  # type: ignore[assignment]
+    try:
+        while stack:
+            node = stack[-1]
+            a = node._a
+            if a is not None:
+                g = a.grad
+                if g is not None and g is not done:
+                    if g:
+                        saved.append((a, g))
+                    a.grad = None
+                    push(a)
+                    continue
+                if node._db is not None:
+                    b = node._b
+                    g = b.grad
+                    if g is not None and g is not done:
+                        if g:
+                            saved.append((b, g))
+                        b.grad = None
+                        push(b)
+                        continue
+            pop()
+            node.grad = done
+            append(node)
+    except BaseException:  # e.g. KeyboardInterrupt: leave no node marked
+        for node in order + stack:
+            node.grad = 0.0
+        for node, old in saved:
+            node.grad = old
+        raise
+    # the chain rule: each node passes its gradient to its parents, times the local
+    # derivative its op recorded when it ran
     root.grad = float(gradient)
     for node in reversed(order):
         a = node._a
@@ -77,6 +118,5 @@ def backward(root: Value, gradient: float = 1.0) -> None:
         db = node._db
         if db is not None:
             node._b.grad += g * db
-    if any(before):
-        for node, old in zip(order, before):
-            node.grad += old
+    for node, old in saved:
+        node.grad += old

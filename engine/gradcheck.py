@@ -31,8 +31,10 @@ def _floats(inputs: Sequence[Any], name: str) -> list[float]:
     for i, x in enumerate(inputs):
         if isinstance(x, Value):
             x = x.data
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
             raise TypeError(f"{name}: input {i} must be a finite number or a Value, got {x!r}")
+        if not math.isfinite(x):
+            raise ValueError(f"{name}: input {i} must be finite, got {x!r}")
         out.append(float(x))
     return out
 

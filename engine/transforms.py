@@ -9,6 +9,9 @@ Each differentiated argument is first passed through an ``identity`` node: a fre
 variable that still leads back to the caller's Value. Without it,
 ``grad(lambda y: x * y)(x)`` inside an outer ``grad`` would differentiate with
 respect to both occurrences of ``x`` at once ("perturbation confusion").
+
+The transforms record even inside ``no_grad()`` (as ``torch.func.grad`` does):
+``f`` itself may still use ``no_grad()`` for parts that should stay constant.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Union
 
 from engine.autograd import gradients
+from engine.mode import enable_grad
 from engine.value import Value
 
 __all__ = ["grad", "value_and_grad", "hessian"]
@@ -33,7 +37,10 @@ def _argnums(argnums: Argnums, nargs: int, name: str) -> tuple[int, ...]:
             raise TypeError(f"{name}: argnums must hold ints, got {i!r}")
         if not -nargs <= i < nargs:
             raise ValueError(f"{name}: argnums {i} is out of range for {nargs} positional argument(s)")
-    return tuple(i % nargs for i in nums)
+    normalized = tuple(i % nargs for i in nums)
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{name}: argnums {argnums!r} names the same argument twice")
+    return normalized
 
 
 def _variables(args: tuple[Any, ...], nums: tuple[int, ...]) -> tuple[list[Any], list[Value], bool]:
@@ -72,9 +79,10 @@ def value_and_grad(
 
     def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
         nums = _argnums(argnums, len(args), "value_and_grad")
-        new_args, variables, nested = _variables(args, nums)
-        out = _scalar_output(f(*new_args), f)
-        gs = gradients(out, variables, create_graph=nested)
+        with enable_grad():  # as torch.func.grad: an outer no_grad() must not zero the result
+            new_args, variables, nested = _variables(args, nums)
+            out = _scalar_output(f(*new_args), f)
+            gs = gradients(out, variables, create_graph=nested)
         value = out if nested else out.data
         return value, (gs[0] if isinstance(argnums, int) else gs)
 
@@ -107,10 +115,11 @@ def hessian(f: Callable[..., Any], argnums: Argnums | None = None) -> Callable[.
 
     def hessian_f(*args: Any) -> Any:
         nums = _argnums(tuple(range(len(args))) if argnums is None else argnums, len(args), "hessian")
-        new_args, variables, nested = _variables(args, nums)
-        out = _scalar_output(f(*new_args), f)
-        first = gradients(out, variables, create_graph=True)
-        rows = [list(gradients(gi, variables, create_graph=nested)) for gi in first]
+        with enable_grad():
+            new_args, variables, nested = _variables(args, nums)
+            out = _scalar_output(f(*new_args), f)
+            first = gradients(out, variables, create_graph=True)
+            rows = [list(gradients(gi, variables, create_graph=nested)) for gi in first]
         if isinstance(argnums, int):
             return rows[0][0]
         return rows

@@ -38,6 +38,10 @@ _new = object.__new__
 # on the hot path.
 _recording = True
 
+# Set by engine.compile while it traces: told about comparisons and float() on
+# Values, whose outcome the compiled code cannot follow (the branch is frozen).
+_trace_hook: Any = None
+
 
 def _check_data(data: Any) -> float:
     """``data`` as a finite float, or a TypeError/ValueError naming it."""
@@ -83,6 +87,8 @@ def as_value(x: Value | Number) -> Value:
 
 def _number(x: Any, op: str) -> float:
     """``x`` (a Value or a plain number) as a float, for comparisons."""
+    if _trace_hook is not None:
+        _trace_hook(f"comparison {op!r} on a Value")
     if isinstance(x, Value):
         return x.data
     if isinstance(x, bool) or not isinstance(x, (int, float)):
@@ -95,6 +101,18 @@ def _number(x: Any, op: str) -> float:
 
 def _overflow(op: str, x: float, y: float) -> OverflowError:
     return OverflowError(f"{x!r} {op} {y!r} overflows float64")
+
+
+_INF = float("inf")
+
+
+def _derivative_overflow(op: str, args: Any) -> OverflowError:
+    """An op's value is finite but its local derivative is not representable."""
+    shown = ", ".join(map(repr, args)) if isinstance(args, tuple) else repr(args)
+    return OverflowError(
+        f"{op}({shown}): the derivative overflows float64; run it under "
+        "engine.no_grad() if only the value is needed"
+    )
 
 
 class Value:
@@ -169,6 +187,8 @@ class Value:
         return f"Value(data={self.data!r}, grad={self.grad!r}{extra})"
 
     def __float__(self) -> float:
+        if _trace_hook is not None:
+            _trace_hook("float() of a Value")
         return self.data
 
     def detach(self) -> Value:
@@ -274,6 +294,10 @@ class Value:
                     "derivative is infinite there; run it under engine.no_grad() if "
                     "only the value is needed"
                 ) from None
+            except OverflowError:  # e.g. (1e-200) ** -1: the derivative is -1e400
+                d = _INF
+            if d - d != 0.0:  # inf or nan, e.g. log'(1e-310) = 1 / 1e-310
+                raise _derivative_overflow(op.name, x if param is None else (x, param))
             out._a = self
             out._da = d
             out._b = param
@@ -305,6 +329,11 @@ class Value:
                     f"{op.name}({x!r}, {y!r}): the derivative is infinite there; run it "
                     "under engine.no_grad() if only the value is needed"
                 ) from None
+            except OverflowError:
+                da = _INF
+                db = 0.0
+            if da - da != 0.0 or db - db != 0.0:  # inf or nan
+                raise _derivative_overflow(op.name, (x, y))
             out._a = self
             out._da = da
             out._b = other

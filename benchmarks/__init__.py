@@ -1,0 +1,1 @@
+"""Benchmarks: chainrule against micrograd (and hand-written floats), run by ``make bench``."""

@@ -1,0 +1,132 @@
+"""``python -m benchmarks`` (or ``make bench``): chainrule against micrograd, side by side.
+
+Every measurement runs in a fresh process; engines are interleaved within each
+repetition (their order alternating), and each target is judged on the median of
+the per-repetition ratios, which cancels most of the noise of a shared machine.
+Python's default garbage-collector settings are kept: users run with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+# (workload, engines measured in each repetition)
+PLAN: list[tuple[str, list[str]]] = [
+    ("chain", ["chainrule", "micrograd"]),
+    ("wide", ["chainrule", "micrograd"]),
+    ("mlp", ["chainrule", "chainrule-compiled", "floats", "micrograd"]),
+    ("memory", ["chainrule", "micrograd"]),
+]
+
+
+def measure(engine: str, workload: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.workloads", engine, workload],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark {engine}/{workload} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--reps", type=int, default=5, help="repetitions (default 5)")
+    parser.add_argument("--json", metavar="PATH", help="also write all raw numbers here")
+    args = parser.parse_args(argv)
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
+
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    started = time.perf_counter()
+    for rep in range(args.reps):
+        for workload, engines in PLAN:
+            order = engines if rep % 2 == 0 else list(reversed(engines))
+            for engine in order:
+                result = measure(engine, workload)
+                raw.setdefault(workload, {}).setdefault(engine, []).append(result)
+        print(f"repetition {rep + 1}/{args.reps} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    depth = {e: measure(e, "depth") for e in ("chainrule", "micrograd")}
+    compile_memory = measure("chainrule-compiled", "compile_memory")
+
+    def ratios(workload: str, key: str, slow: str, fast: str) -> list[float]:
+        return [s[key] / f[key] for s, f in zip(raw[workload][slow], raw[workload][fast])]
+
+    def med(workload: str, engine: str, key: str) -> float:
+        return statistics.median(r[key] for r in raw[workload][engine])
+
+    rows: list[tuple[str, str, str, str, bool]] = []
+
+    def row(name: str, value: str, detail: str, target: str, ok: bool) -> None:
+        rows.append((name, value, detail, target, ok))
+
+    for w in ("chain", "wide"):
+        r = statistics.median(ratios(w, "ns_per_op", "micrograd", "chainrule"))
+        row(
+            f"{w}: forward+backward per op",
+            f"{r:.1f}x faster",
+            f"chainrule {med(w, 'chainrule', 'ns_per_op'):.0f} ns, micrograd {med(w, 'micrograd', 'ns_per_op'):.0f} ns",
+            ">= 10x",
+            r >= 10,
+        )
+    r = statistics.median(ratios("mlp", "s_per_step", "micrograd", "chainrule"))
+    row(
+        "MLP step (eager)",
+        f"{r:.1f}x faster",
+        f"chainrule {med('mlp', 'chainrule', 's_per_step') * 1e3:.1f} ms, micrograd {med('mlp', 'micrograd', 's_per_step') * 1e3:.0f} ms",
+        ">= 15x",
+        r >= 15,
+    )
+    r = statistics.median(ratios("mlp", "s_per_step", "micrograd", "chainrule-compiled"))
+    row(
+        "MLP step (compiled replay)",
+        f"{r:.0f}x faster",
+        f"compiled {med('mlp', 'chainrule-compiled', 's_per_step') * 1e3:.2f} ms",
+        ">= 100x",
+        r >= 100,
+    )
+    r = statistics.median(ratios("mlp", "s_per_step", "chainrule-compiled", "floats"))
+    row(
+        "MLP step: compiled / hand-written floats",
+        f"{r:.2f}x",
+        f"floats {med('mlp', 'floats', 's_per_step') * 1e3:.2f} ms",
+        "<= 1.5x",
+        r <= 1.5,
+    )
+    c = med("mlp", "chainrule-compiled", "compile_s")
+    row("MLP step: compile time", f"{c:.2f} s", f"{compile_memory['compile_peak_mb']:.0f} MB peak "
+        f"(eager graph {compile_memory['eager_graph_mb']:.0f} MB)", "<= 2 s", c <= 2.0)
+    b = med("memory", "chainrule", "bytes_per_node")
+    row("memory per graph node", f"{b:.0f} B", f"micrograd {med('memory', 'micrograd', 'bytes_per_node'):.0f} B",
+        "<= 130 B", b <= 130)
+    d = depth["chainrule"]["max_depth"]
+    row("deepest chain backward", f">= {d:,}", f"micrograd {depth['micrograd']['max_depth']:,}", ">= 1,000,000",
+        d >= 1_000_000)
+
+    print(f"\nchainrule benchmarks - Python {platform.python_version()}, {platform.machine()}, "
+          f"{args.reps} repetitions, medians of per-repetition ratios\n")
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    header = ("measure", "result", "detail", "target")
+    widths = [max(w, len(h)) for w, h in zip(widths, header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  met")
+    print("  ".join("-" * w for w in widths) + "  ---")
+    for name, value, detail, target, ok in rows:
+        cells = (name, value, detail, target)
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths)) + ("  yes" if ok else "  NO"))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"raw": raw, "depth": depth, "compile_memory": compile_memory}, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,555 @@
+"""``engine.compile`` (this module): trace a computation once, replay it as straight-line Python.
+
+>>> from engine import Value, compile
+>>> w = Value(0.5, label="w")
+>>> step = compile(lambda x, y: (w * x - y) ** 2)
+>>> step(3.0, 1.0)          # traces on the first call, then runs the generated code
+0.25
+>>> w.grad                  # gradients accumulate into the captured leaves, as backward() does
+3.0
+>>> print(step.source)      # doctest: +SKIP
+def forward_backward(inputs, leaves):
+    ...
+
+How it works. The first call with a given *structure* of arguments (numbers, or
+nested lists/tuples of numbers) runs ``f`` eagerly on fresh input Values and records
+the graph. That graph is then written out as one Python function: the forward pass
+as one assignment per node that anything needs later, the backward pass as the
+chain rule, one line per gradient, in the very order ``Value.backward()`` would
+add them (so values and gradients match eager evaluation to the last bit). The
+function is compiled once and replayed on every later call with new numbers.
+
+* Inputs are the numbers in the arguments: new numbers each call.
+* Leaves ``f`` reaches that are not inputs (the model's parameters, captured
+  constants) are read by reference on every call, so an optimizer that changes
+  ``p.data`` between calls is seen, and their ``.grad`` accumulates as with
+  ``backward()``. Intermediate nodes do not exist in the replay, so they get no grad.
+* Piecewise ops (relu, abs, leaky_relu, ...) are written as conditional
+  expressions: each call takes the branch of *its* inputs.
+* Python control flow that looked at values while tracing (``if x > 0:`` on a
+  Value, ``float(v)``) is frozen at the branch taken then. Comparisons and
+  ``float()`` on Values are detected during tracing and reported with a
+  :class:`TraceWarning` naming the source line (``strict=True`` makes it an error);
+  reading ``v.data`` directly cannot be detected. A new argument structure traces
+  again.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from engine import operators, ops
+from engine import value as _value
+from engine.backward import toposort
+from engine.value import Value
+
+__all__ = ["compile", "CompiledFunction", "TraceWarning", "TraceError"]
+
+
+class TraceWarning(UserWarning):
+    """Python control flow depended on a Value while tracing; it is frozen in the replay."""
+
+
+class TraceError(RuntimeError):
+    """Raised instead of :class:`TraceWarning` when compiling with ``strict=True``."""
+
+
+# --- code templates ---------------------------------------------------------------
+# op name -> (forward expression, derivative expression for each parent).
+# {x}/{y} are the inputs' values, {p} the op's constant, {out} the node's value.
+# Each matches the eager op exactly (same float operations in the same order), so the
+# replay reproduces eager results bit for bit. Ops without a template (and user ops)
+# call the op table's forward function and derivative rule, which is equally exact.
+_TEMPLATES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "+": ("{x} + {y}", ("1.0", "1.0")),
+    "*": ("{x} * {y}", ("{y}", "{x}")),
+    "neg": ("-{x}", ("-1.0",)),
+    "identity": ("{x}", ("1.0",)),
+    "tanh": ("_tanh({x})", ("1.0 - {out} * {out}",)),
+    "sigmoid": ("_sigmoid({x})", ("{out} * (1.0 - {out})",)),
+    "exp": ("_exp({x})", ("{out}",)),
+    "log": ("_log({x})", ("1.0 / {x}",)),
+    "relu": ("({x} if {x} > 0.0 else 0.0)", ("(1.0 if {x} > 0.0 else 0.0)",)),
+    "leaky_relu": ("({x} if {x} > 0.0 else {p} * {x})", ("(1.0 if {x} > 0.0 else {p})",)),
+    "**": ("_power({x}, {p})", ("_d_pow({x}, {out}, {p})",)),
+    "sin": ("_sin({x})", ("_cos({x})",)),
+    "cos": ("_cos({x})", ("-_sin({x})",)),
+}
+
+_NAMESPACE_BASE: dict[str, Any] = {
+    "_tanh": math.tanh,
+    "_sigmoid": operators.sigmoid,
+    "_exp": operators.exp,
+    "_log": operators.log,
+    "_power": operators.power,
+    "_d_pow": ops.d_pow,
+    "_sin": math.sin,
+    "_cos": math.cos,
+}
+
+_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
+_MAX_DEPTH = 40  # deepest inlined expression (Python's parser limits nesting)
+_MAX_TERMS = 64  # terms per summation line (the compiler recurses on long sums)
+
+
+# --- argument structure -----------------------------------------------------------
+
+
+def _flatten(obj: Any, out: list[float], path: str) -> Any:
+    """Append the numbers of ``obj`` to ``out``; return its structure signature."""
+    if isinstance(obj, Value):
+        out.append(obj.data)
+        return None
+    if isinstance(obj, (list, tuple)):
+        return (type(obj).__name__, tuple(_flatten(o, out, f"{path}[{i}]") for i, o in enumerate(obj)))
+    if isinstance(obj, bool) or not isinstance(obj, (int, float)):
+        raise TypeError(
+            f"compiled functions take numbers or (nested) lists/tuples of numbers; "
+            f"{path} is {type(obj).__name__} ({obj!r})"
+        )
+    out.append(float(obj))
+    return None
+
+
+def _rebuild(sig: Any, leaves: list[Value], pos: list[int]) -> Any:
+    if sig is None:
+        v = leaves[pos[0]]
+        pos[0] += 1
+        return v
+    kind, items = sig
+    built = [_rebuild(s, leaves, pos) for s in items]
+    return built if kind == "list" else tuple(built)
+
+
+def _aux_flatten(obj: Any, out: list[Any]) -> Any:
+    if isinstance(obj, Value) or (isinstance(obj, (int, float)) and not isinstance(obj, bool)):
+        out.append(obj)
+        return None
+    if isinstance(obj, (list, tuple)):
+        return (type(obj).__name__, tuple(_aux_flatten(o, out) for o in obj))
+    if isinstance(obj, dict):
+        keys = list(obj)
+        return ("dict", tuple(keys), tuple(_aux_flatten(obj[k], out) for k in keys))
+    raise TypeError(f"aux output may hold Values, numbers, lists, tuples and dicts, not {type(obj).__name__}")
+
+
+def _aux_rebuild(sig: Any, values: list[float], pos: list[int]) -> Any:
+    if sig is None:
+        v = values[pos[0]]
+        pos[0] += 1
+        return v
+    if sig[0] == "dict":
+        _, keys, items = sig
+        return {k: _aux_rebuild(s, values, pos) for k, s in zip(keys, items)}
+    kind, items = sig
+    built = [_aux_rebuild(s, values, pos) for s in items]
+    return built if kind == "list" else tuple(built)
+
+
+# --- tracing ------------------------------------------------------------------------
+
+
+class _ControlFlowRecorder:
+    """Installed as ``engine.value._trace_hook`` while tracing."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def __call__(self, what: str) -> None:
+        frame = sys._getframe(1)
+        while frame.f_back is not None and frame.f_code.co_filename.startswith(_ENGINE_DIR):
+            frame = frame.f_back
+        where = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+        event = f"{what} at {where}"
+        if event not in self.events:
+            self.events.append(event)
+
+
+def _toposort_many(roots: list[Value]) -> list[Value]:
+    order: list[Value] = []
+    seen: set[Value] = set()
+    for r in roots:
+        if r in seen:
+            continue
+        for node in toposort(r):
+            if node not in seen:
+                seen.add(node)
+                order.append(node)
+    return order
+
+
+# --- code generation ----------------------------------------------------------------
+
+
+class _Codegen:
+    """Writes the forward and backward pass of one traced graph as Python source."""
+
+    def __init__(
+        self, root: Value, aux: list[Value], inputs: list[Value], input_grads: bool, backward: bool
+    ) -> None:
+        self.namespace: dict[str, Any] = dict(_NAMESPACE_BASE)
+        roots = [root, *(a for a in aux if isinstance(a, Value))]
+        order = _toposort_many(roots)
+        input_index = {x: i for i, x in enumerate(inputs)}
+        self.live: list[Value] = []
+        name: dict[Value, str] = {}
+        for node in order:
+            if node._a is None:
+                if node in input_index:
+                    name[node] = f"x{input_index[node]}"
+                else:
+                    name[node] = f"p{len(self.live)}"
+                    self.live.append(node)
+        self.n_nodes = len(order)
+        index = {node: i for i, node in enumerate(order)}
+        self.lines: list[str] = []
+        emit = self.lines.append
+
+        # which nodes need a variable of their own (the others are inlined)
+        consumers: dict[Value, int] = {}
+        needs_var: set[Value] = set(roots)
+        for node in order:
+            a = node._a
+            if a is None:
+                continue
+            parents = (a,) if node._db is None else (a, node._b)
+            for q in parents:
+                consumers[q] = consumers.get(q, 0) + 1
+            template = _TEMPLATES.get(node.op)
+            if template is None:
+                needs_var.update(parents)
+                needs_var.add(node)
+                continue
+            fwd, derivs = template
+            if fwd.count("{x}") > 1:
+                needs_var.add(a)
+            if backward:
+                for d in derivs:
+                    if "{x}" in d:
+                        needs_var.add(a)
+                    if "{y}" in d:
+                        needs_var.add(node._b)
+                    if "{out}" in d:
+                        needs_var.add(node)
+        needs_var.update(q for q, c in consumers.items() if c > 1)
+
+        # forward
+        expr: dict[Value, str] = dict(name)
+        depth: dict[Value, int] = {}
+        self.generic: dict[str, str] = {}
+        emit("    # forward: one line per value that is needed later")
+        for node in order:
+            a = node._a
+            if a is None:
+                continue
+            var = f"v{index[node]}"
+            template = _TEMPLATES.get(node.op)
+            if template is None:
+                f = self._ref(node.op, "forward")
+                if node._db is not None:
+                    text = f"{f}({expr[a]}, {expr[node._b]})"
+                elif node._b is not None:
+                    text = f"{f}({expr[a]}, {node._b!r})"
+                else:
+                    text = f"{f}({expr[a]})"
+                d = 1
+            else:
+                b = node._b
+                text = template[0].format(
+                    x=expr[a],
+                    y=expr[b] if node._db is not None else "",
+                    p=repr(b) if node._db is None else "",
+                )
+                d = 1 + max(depth.get(a, 0), depth.get(b, 0) if node._db is not None else 0)
+            if node in needs_var or d > _MAX_DEPTH:
+                comment = f"  # {node.label}" if node.label else ""
+                emit(f"    {var} = {text}{comment}")
+                name[node] = var
+                expr[node] = var
+            else:
+                expr[node] = f"({text})"
+                depth[node] = d
+        self.output_var = expr[root]
+        self.aux_exprs = [expr[a] if isinstance(a, Value) else repr(float(a)) for a in aux]
+
+        self.leaf_grads: list[str] = []
+        self.input_grad_vars: list[str] = []
+        if not backward:
+            return
+
+        # which nodes lead to a leaf whose gradient is wanted
+        wanted: set[Value] = set(self.live)
+        if input_grads:
+            wanted.update(inputs)
+        leads: set[Value] = set()
+        for node in order:
+            if node in wanted:
+                leads.add(node)
+            elif node._a is not None and (
+                node._a in leads or (node._db is not None and node._b in leads)
+            ):
+                leads.add(node)
+
+        # backward, in the order Value.backward() adds the same contributions
+        emit("    # backward: the chain rule, from the output down")
+        contributions: dict[Value, list[str]] = {root: ["1.0"]}
+        for node in reversed(order):
+            terms = contributions.pop(node, None)
+            if terms is None or node not in leads:
+                continue
+            if node._a is None:
+                if node in wanted:
+                    gvar = f"g{name[node]}"
+                    self._sum(gvar, terms)
+                    if node in input_index:
+                        self.input_grad_vars.append(gvar)
+                    else:
+                        self.leaf_grads.append(gvar)
+                continue
+            if len(terms) == 1 and _is_atom(terms[0]):
+                g = terms[0]  # passed through unchanged (an add or identity): no new line
+            else:
+                g = f"g{index[node]}"
+                self._sum(g, terms)
+            a = node._a
+            b = node._b
+            binary = node._db is not None
+            parents = (a, b) if binary else (a,)
+            template = _TEMPLATES.get(node.op)
+            if template is None:
+                d_fn = self._ref(node.op, "derivative")
+                args = [expr[a], expr[b] if binary else None, expr[node]]
+                k = index[node]
+                if binary:
+                    locals_ = [f"d{k}a", f"d{k}b"]
+                    emit(f"    {locals_[0]}, {locals_[1]} = {d_fn}({args[0]}, {args[1]}, {args[2]})")
+                elif b is None:
+                    locals_ = [f"d{k}"]
+                    emit(f"    {locals_[0]} = {d_fn}({args[0]}, {args[2]})")
+                else:
+                    locals_ = [f"d{k}"]
+                    emit(f"    {locals_[0]} = {d_fn}({args[0]}, {args[2]}, {b!r})")
+            else:
+                locals_ = [
+                    t.format(
+                        x=expr[a],
+                        y=expr[b] if binary else "",
+                        p=repr(b) if not binary else "",
+                        out=expr[node],
+                    )
+                    for t in template[1]
+                ]
+            for q, d in zip(parents, locals_):
+                if q not in leads:
+                    continue
+                if d == "1.0":
+                    term = g
+                elif d == "-1.0":
+                    term = f"-{g}"
+                elif g == "1.0":
+                    term = d if _is_atom(d) else f"({d})"
+                else:
+                    term = f"{g} * {d}" if _is_atom(d) else f"{g} * ({d})"
+                contributions.setdefault(q, []).append(term)
+
+    def _ref(self, op_name: str, kind: str) -> str:
+        """The namespace name under which the op table's forward or derivative is called."""
+        ref = self.generic.get(f"{op_name}/{kind}")
+        if ref is None:
+            ref = f"_{kind[0]}{len(self.generic)}"
+            op = ops.lookup(op_name)
+            self.namespace[ref] = op.forward if kind == "forward" else op.derivative
+            if kind == "derivative" and op.derivative is None:
+                raise NotImplementedError(f"no derivative rule for op {op_name!r}")
+            self.generic[f"{op_name}/{kind}"] = ref
+        return ref
+
+    def _sum(self, var: str, terms: list[str]) -> None:
+        """``var = t1 + t2 + ...``, left to right (the order backward() adds them)."""
+        first = terms[:_MAX_TERMS]
+        self.lines.append(f"    {var} = {' + '.join(first)}")
+        for k in range(_MAX_TERMS, len(terms), _MAX_TERMS):
+            self.lines.append(f"    {var} = {var} + {' + '.join(terms[k:k + _MAX_TERMS])}")
+
+
+def _is_atom(s: str) -> bool:
+    return s.replace("_", "").replace(".", "").isalnum() or (s.startswith("-") and _is_atom(s[1:]))
+
+
+class _Program:
+    """One compiled trace: the generated function and what it reads and writes."""
+
+    def __init__(
+        self,
+        f: Callable[..., Any],
+        flat: list[float],
+        sig: Any,
+        has_aux: bool,
+        input_grads: bool,
+        backward: bool,
+        strict: bool,
+    ) -> None:
+        inputs = [Value(x) for x in flat]
+        args = _rebuild(sig, inputs, [0])
+        recorder = _ControlFlowRecorder()
+        previous = _value._trace_hook
+        _value._trace_hook = recorder
+        try:
+            result = f(*args)
+        finally:
+            _value._trace_hook = previous
+        self.control_flow = recorder.events
+        if recorder.events:
+            message = (
+                "Python control flow looked at Values while tracing; the compiled code keeps "
+                "the branch taken for the traced inputs:\n  " + "\n  ".join(recorder.events)
+            )
+            if strict:
+                raise TraceError(message)
+            warnings.warn(message, TraceWarning, stacklevel=4)
+        aux: Any = None
+        if has_aux:
+            if not isinstance(result, tuple) or len(result) != 2:
+                raise TypeError("with has_aux=True, f must return a pair (output, aux)")
+            result, aux = result
+        if isinstance(result, bool) or not isinstance(result, (Value, int, float)):
+            raise TypeError(f"f must return a scalar Value, not {type(result).__name__}")
+        root = result if isinstance(result, Value) else Value(result)
+        aux_items: list[Any] = []
+        self.aux_sig = _aux_flatten(aux, aux_items) if has_aux else None
+        gen = _Codegen(root, aux_items, inputs, input_grads, backward)
+        self.live = gen.live
+        self.n_nodes = gen.n_nodes
+        returns = [gen.output_var, "(" + "".join(f"{e}, " for e in gen.aux_exprs) + ")"]
+        returns.append("(" + "".join(f"{g}, " for g in gen.leaf_grads) + ")")
+        returns.append("(" + "".join(f"{g}, " for g in gen.input_grad_vars) + ")")
+        self.grad_leaves = [self.live[int(g[2:])] for g in gen.leaf_grads]
+        self.n_inputs = len(inputs)
+        header = ["def forward_backward(inputs, leaves):"]
+        if inputs:
+            header.append(f"    {''.join(f'x{i}, ' for i in range(len(inputs)))}= inputs")
+        if self.live:
+            header.append(f"    {''.join(f'p{i}, ' for i in range(len(self.live)))}= leaves")
+        self.source = "\n".join([*header, *gen.lines, f"    return {', '.join(returns)}", ""])
+        namespace = gen.namespace
+        exec(compile_source(self.source), namespace)  # our own generated source, never user text
+        self.fn = namespace["forward_backward"]
+        self.has_aux = has_aux
+
+    def run(self, flat: list[float]) -> tuple[float, Any, Any]:
+        leaves = [v.data for v in self.live]
+        try:
+            out, aux, grads, in_grads = self.fn(flat, leaves)
+        except ZeroDivisionError as e:
+            raise ValueError(
+                f"a derivative is infinite at these inputs ({e}); run f eagerly to see which op"
+            ) from None
+        if out - out != 0.0:
+            raise OverflowError(
+                f"the compiled function's output is {out!r}; run f eagerly to find the op that overflowed"
+            )
+        for v, g in zip(self.grad_leaves, grads):
+            v.grad += g
+        aux_value = _aux_rebuild(self.aux_sig, list(aux), [0]) if self.has_aux else None
+        return out, aux_value, in_grads
+
+
+def compile_source(source: str) -> Any:
+    """Python's built-in ``compile`` (this module's ``compile`` shadows the name)."""
+    import builtins
+
+    return builtins.compile(source, "<chainrule compiled>", "exec")
+
+
+class CompiledFunction:
+    """A function traced and written out as straight-line Python (see :func:`compile`)."""
+
+    def __init__(
+        self,
+        f: Callable[..., Any],
+        has_aux: bool,
+        input_grads: bool,
+        backward: bool,
+        strict: bool,
+    ) -> None:
+        if not callable(f):
+            raise TypeError(f"compile() needs a callable, not {type(f).__name__}")
+        self.f = f
+        self.has_aux = has_aux
+        self.input_grads = input_grads
+        self.backward = backward
+        self.strict = strict
+        self._programs: dict[Any, _Program] = {}
+        self._last: _Program | None = None
+        self.__name__ = getattr(f, "__name__", "compiled")
+        self.__doc__ = getattr(f, "__doc__", None)
+
+    def __repr__(self) -> str:
+        return f"<compiled {self.__name__}: {len(self._programs)} trace(s)>"
+
+    def trace(self, *args: Any) -> _Program:
+        """Trace and compile for the structure of ``args`` (done on first call anyway)."""
+        flat: list[float] = []
+        sig = _flatten(list(args), flat, "args")
+        program = self._programs.get(sig)
+        if program is None:
+            program = _Program(
+                self.f, flat, sig, self.has_aux, self.input_grads, self.backward, self.strict
+            )
+            self._programs[sig] = program
+        self._last = program
+        return program
+
+    def __call__(self, *args: Any) -> Any:
+        flat: list[float] = []
+        sig = _flatten(list(args), flat, "args")
+        program = self._programs.get(sig)
+        if program is None:
+            program = self.trace(*args)
+        self._last = program
+        out, aux, in_grads = program.run(flat)
+        result: Any = out
+        if self.has_aux:
+            result = (out, aux)
+        if self.input_grads:
+            return result, tuple(in_grads)
+        return result
+
+    @property
+    def source(self) -> str:
+        """The generated Python of the latest trace (trace or call first)."""
+        if self._last is None:
+            raise RuntimeError("nothing traced yet: call the compiled function once, or .trace(*args)")
+        return self._last.source
+
+    @property
+    def control_flow(self) -> list[str]:
+        """Value comparisons / float() seen while tracing (frozen branches), latest trace."""
+        return [] if self._last is None else list(self._last.control_flow)
+
+
+def compile(
+    f: Callable[..., Any],
+    *,
+    has_aux: bool = False,
+    input_grads: bool = False,
+    backward: bool = True,
+    strict: bool = False,
+) -> CompiledFunction:
+    """Trace ``f`` on first call and replay it as generated straight-line Python.
+
+    ``f`` takes numbers (or nested lists/tuples of numbers: a batch) and returns a
+    scalar Value, or ``(value, aux)`` with ``has_aux=True`` where ``aux`` holds
+    Values (returned as floats, e.g. predictions). Each call returns the output as a
+    float and, unless ``backward=False``, accumulates d(output)/d(leaf) into the
+    ``.grad`` of every leaf that ``f`` captured (parameters, constants).
+    ``input_grads=True`` also returns the gradients with respect to the inputs:
+    ``(result, input_grads)``. ``strict=True`` refuses value-dependent control flow
+    instead of warning. ``.source`` shows the generated code.
+    """
+    return CompiledFunction(f, has_aux, input_grads, backward, strict)
