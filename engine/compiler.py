@@ -93,7 +93,9 @@ _NAMESPACE_BASE: dict[str, Any] = {
 }
 
 _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
-_MAX_DEPTH = 40  # deepest inlined expression (Python's parser limits nesting)
+_MAX_DEPTH = 40
+# operator precedence of generated expressions, loosest first
+_LOWEST, _ADD, _MUL, _UNARY, _ATOM = range(5)  # deepest inlined expression (Python's parser limits nesting)
 _MAX_TERMS = 64  # terms per summation line (the compiler recurses on long sums)
 
 
@@ -240,6 +242,7 @@ class _Codegen:
 
         # forward
         expr: dict[Value, str] = dict(name)
+        prec: dict[Value, int] = {}  # precedence of an inlined expression (names: _ATOM)
         depth: dict[Value, int] = {}
         self.generic: dict[str, str] = {}
         emit("    # forward: one line per value that is needed later")
@@ -247,38 +250,55 @@ class _Codegen:
             a = node._a
             if a is None:
                 continue
-            var = f"v{index[node]}"
-            template = _TEMPLATES.get(node.op)
-            if template is None:
-                f = self._ref(node.op, "forward")
-                if node._db is not None:
-                    text = f"{f}({expr[a]}, {expr[node._b]})"
-                elif node._b is not None:
-                    text = f"{f}({expr[a]}, {node._b!r})"
+            b = node._b
+            binary = node._db is not None
+            op = node.op
+            # + and * are most of every graph: written without format() and with only
+            # the parentheses Python needs (both are left-associative, as eager is)
+            if op == "+" or op == "*":
+                p = _ADD if op == "+" else _MUL
+                left = expr[a] if prec.get(a, _ATOM) >= p else f"({expr[a]})"
+                right = expr[b] if prec.get(b, _ATOM) > p else f"({expr[b]})"
+                text = f"{left} {op} {right}"
+                d = 1 + max(depth.get(a, 0), depth.get(b, 0))
+            elif op == "neg":
+                text = f"-{expr[a]}" if prec.get(a, _ATOM) >= _UNARY else f"-({expr[a]})"
+                p = _UNARY
+                d = 1 + depth.get(a, 0)
+            elif op in _TEMPLATES:
+                fwd = _TEMPLATES[op][0]
+                text = fwd.format(
+                    x=_operand(fwd, "{x}", expr[a]),
+                    y=_operand(fwd, "{y}", expr[b]) if binary else "",
+                    p="" if binary else repr(b),
+                )
+                p = _ATOM if fwd.endswith(")") and fwd[0] in "_(" else _LOWEST
+                d = 1 + max(depth.get(a, 0), depth.get(b, 0) if binary else 0)
+            else:
+                f = self._ref(op, "forward")
+                if binary:
+                    text = f"{f}({expr[a]}, {expr[b]})"
+                elif b is not None:
+                    text = f"{f}({expr[a]}, {b!r})"
                 else:
                     text = f"{f}({expr[a]})"
+                p = _ATOM
                 d = 1
-            else:
-                b = node._b
-                text = template[0].format(
-                    x=expr[a],
-                    y=expr[b] if node._db is not None else "",
-                    p=repr(b) if node._db is None else "",
-                )
-                d = 1 + max(depth.get(a, 0), depth.get(b, 0) if node._db is not None else 0)
             if node in needs_var or d > _MAX_DEPTH:
-                comment = f"  # {node.label}" if node.label else ""
+                var = f"v{index[node]}"
+                # a label is user text: repr() keeps it a one-line comment
+                comment = f"  # {node.label!r}" if node.label else ""
                 emit(f"    {var} = {text}{comment}")
-                name[node] = var
                 expr[node] = var
             else:
-                expr[node] = f"({text})"
+                expr[node] = text
+                prec[node] = p
                 depth[node] = d
         self.output_var = expr[root]
         self.aux_exprs = [expr[a] if isinstance(a, Value) else repr(float(a)) for a in aux]
 
         self.leaf_grads: list[str] = []
-        self.input_grad_vars: list[str] = []
+        self.input_grad_vars: list[str] = ["0.0"] * len(inputs) if input_grads else []
         if not backward:
             return
 
@@ -307,7 +327,7 @@ class _Codegen:
                     gvar = f"g{name[node]}"
                     self._sum(gvar, terms)
                     if node in input_index:
-                        self.input_grad_vars.append(gvar)
+                        self.input_grad_vars[input_index[node]] = gvar
                     else:
                         self.leaf_grads.append(gvar)
                 continue
@@ -321,7 +341,11 @@ class _Codegen:
             binary = node._db is not None
             parents = (a, b) if binary else (a,)
             template = _TEMPLATES.get(node.op)
-            if template is None:
+            if node.op == "+":
+                locals_ = ["1.0", "1.0"]
+            elif node.op == "*":
+                locals_ = [expr[b], expr[a]]  # names: both factors are variables
+            elif template is None:
                 d_fn = self._ref(node.op, "derivative")
                 args = [expr[a], expr[b] if binary else None, expr[node]]
                 k = index[node]
@@ -377,8 +401,21 @@ class _Codegen:
             self.lines.append(f"    {var} = {var} + {' + '.join(terms[k:k + _MAX_TERMS])}")
 
 
+def _operand(template: str, placeholder: str, text: str) -> str:
+    """``text`` ready to stand at ``placeholder``: parenthesized unless it is a name
+    or a number, or the placeholder is a whole call argument already."""
+    if _is_atom(text):
+        return text
+    for context in (f"({placeholder})", f"({placeholder},", f", {placeholder})"):
+        if context in template:
+            return text
+    return f"({text})"
+
+
 def _is_atom(s: str) -> bool:
-    return s.replace("_", "").replace(".", "").isalnum() or (s.startswith("-") and _is_atom(s[1:]))
+    """True for a name, a number, a call or ``-name``: generated code puts spaces
+    around every binary operator, so anything without a space is one operand."""
+    return " " not in s
 
 
 class _Program:
