@@ -1,0 +1,251 @@
+"""Loss functions on Values, with PyTorch's names.
+
+Predictions are Values (plain numbers are accepted and treated as constants);
+targets are plain numbers. A prediction may be one Value, a list of Values (one per
+example, or the outputs of one example) or a list of such lists (a batch of
+multi-output examples); the targets must have the same shape.
+
+``reduction="mean"`` (the default) averages over all elements, so for a batch the
+loss, and hence every gradient, is the batch average; ``"sum"`` adds them up.
+
+The log-domain losses are written so they never overflow: ``binary_cross_entropy_
+with_logits`` as softplus(z) − t·z and ``cross_entropy`` through a log-sum-exp that
+subtracts the largest logit, both exact at |z| = 1000.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from functools import reduce
+from operator import add
+from typing import Any
+
+from engine import Value, as_value
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "hinge_loss",
+    "l2_penalty",
+    "log_softmax",
+    "mse_loss",
+    "softmax",
+]
+
+Scalar = Value | float | int
+REDUCTIONS = ("mean", "sum")
+
+
+def _total(values: Sequence[Value]) -> Value:
+    """v0 + v1 + ... without the extra constant node that ``sum()`` starts from."""
+    return reduce(add, values)
+
+
+def _reduce(terms: list[Value], reduction: str, name: str) -> Value:
+    if reduction == "mean":
+        total = _total(terms)
+        return total if len(terms) == 1 else total * (1.0 / len(terms))
+    if reduction == "sum":
+        return _total(terms)
+    raise ValueError(f"{name}: reduction must be 'mean' or 'sum', got {reduction!r}")
+
+
+def _target(t: Any, name: str, where: str) -> float:
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        raise TypeError(f"{name}: target{where} must be a number, not {type(t).__name__} ({t!r})")
+    f = float(t)
+    if not math.isfinite(f):
+        raise ValueError(f"{name}: target{where} must be finite, got {t!r}")
+    return f
+
+
+def _is_seq(x: Any) -> bool:
+    return isinstance(x, Sequence) and not isinstance(x, (str, bytes))
+
+
+def _pairs(preds: Any, targets: Any, name: str) -> list[tuple[Value, float]]:
+    """Flatten predictions and targets of the same shape (scalar, list, list of lists)."""
+    if not _is_seq(preds):
+        if _is_seq(targets):
+            raise ValueError(f"{name}: one prediction but {len(targets)} targets")
+        return [(as_value(preds), _target(targets, name, ""))]
+    if not _is_seq(targets):
+        raise ValueError(f"{name}: {len(preds)} predictions but a single target {targets!r}")
+    if len(preds) != len(targets):
+        raise ValueError(f"{name}: {len(preds)} predictions but {len(targets)} targets")
+    if not preds:
+        raise ValueError(f"{name}: no predictions")
+    out = []
+    for i, (p, t) in enumerate(zip(preds, targets, strict=True)):
+        if _is_seq(p):
+            if not _is_seq(t) or len(t) != len(p):
+                raise ValueError(
+                    f"{name}: prediction {i} has {len(p)} outputs but target {i} is {t!r}"
+                )
+            out.extend(
+                (as_value(pj), _target(tj, name, f" [{i}][{j}]"))
+                for j, (pj, tj) in enumerate(zip(p, t, strict=True))
+            )
+        else:
+            if _is_seq(t):
+                raise ValueError(f"{name}: prediction {i} is a scalar but target {i} is {t!r}")
+            out.append((as_value(p), _target(t, name, f" [{i}]")))
+    return out
+
+
+def mse_loss(preds: Any, targets: Any, reduction: str = "mean") -> Value:
+    """Mean (or sum) of squared errors (p − t)².
+
+    >>> round(mse_loss([Value(1.0), Value(2.0)], [0.0, 0.0]).data, 6)
+    2.5
+    """
+    terms = []
+    for p, t in _pairs(preds, targets, "mse_loss"):
+        d = p - t
+        terms.append(d * d)
+    return _reduce(terms, reduction, "mse_loss")
+
+
+def binary_cross_entropy(probs: Any, targets: Any, reduction: str = "mean") -> Value:
+    """−[t log p + (1 − t) log(1 − p)] for probabilities p in [0, 1], targets t in [0, 1].
+
+    A term whose weight is 0 is left out, so p = 1 with t = 1 is fine (loss 0). A
+    probability that makes the loss infinite (p = 0 with t > 0, or p = 1 with t < 1)
+    raises ``ValueError``: feed the raw scores to
+    :func:`binary_cross_entropy_with_logits` instead of sigmoid outputs.
+    """
+    name = "binary_cross_entropy"
+    terms = []
+    for i, (p, t) in enumerate(_pairs(probs, targets, name)):
+        if not 0.0 <= p.data <= 1.0:
+            raise ValueError(f"{name}: probability {i} is {p.data!r}, outside [0, 1]")
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"{name}: target {i} is {t!r}, outside [0, 1]")
+        if (p.data == 0.0 and t > 0.0) or (p.data == 1.0 and t < 1.0):
+            raise ValueError(
+                f"{name}: probability {i} is exactly {p.data!r} with target {t!r}, so the "
+                "loss is log(0) = -inf (the sigmoid saturated in float64). Use "
+                "binary_cross_entropy_with_logits on the scores before the sigmoid: it is "
+                "finite and exact there."
+            )
+        term = None
+        if t != 0.0:
+            term = p.log() * t
+        if t != 1.0:
+            other = (1.0 - p).log() * (1.0 - t)
+            term = other if term is None else term + other
+        terms.append(-term)  # type: ignore[operator]
+    return _reduce(terms, reduction, name)
+
+
+def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str = "mean") -> Value:
+    """Binary cross-entropy of sigmoid(z), computed from the logit z: softplus(z) − t·z.
+
+    Equal to −[t log σ(z) + (1 − t) log(1 − σ(z))], with gradient σ(z) − t; softplus
+    is evaluated stably, so the loss is finite and exact for any z (|z| = 1000 too).
+    """
+    name = "binary_cross_entropy_with_logits"
+    terms = []
+    for i, (z, t) in enumerate(_pairs(logits, targets, name)):
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"{name}: target {i} is {t!r}, outside [0, 1]")
+        sp = z.softplus()
+        terms.append(sp if t == 0.0 else sp - z * t)
+    return _reduce(terms, reduction, name)
+
+
+def _logits(logits: Any, name: str) -> list[Value]:
+    if not _is_seq(logits) or not logits:
+        raise ValueError(f"{name}: expected a non-empty list of logits, got {logits!r}")
+    return [as_value(z) for z in logits]
+
+
+def log_softmax(logits: Sequence[Scalar]) -> list[Value]:
+    """log softmax(z)ᵢ = zᵢ − m − log Σⱼ exp(zⱼ − m), m = maxⱼ zⱼ.
+
+    m is subtracted as a constant: the result does not depend on it (so neither does
+    the gradient), and every exponent is ≤ 0, so nothing overflows.
+    """
+    zs = _logits(logits, "log_softmax")
+    m = max(z.data for z in zs)
+    shifted = [z - m for z in zs]
+    log_total = _total([s.exp() for s in shifted]).log()
+    return [s - log_total for s in shifted]
+
+
+def softmax(logits: Sequence[Scalar]) -> list[Value]:
+    """softmax(z)ᵢ = exp(zᵢ − m) / Σⱼ exp(zⱼ − m), m = maxⱼ zⱼ (never overflows)."""
+    zs = _logits(logits, "softmax")
+    m = max(z.data for z in zs)
+    exps = [(z - m).exp() for z in zs]
+    inv = _total(exps) ** -1.0
+    return [e * inv for e in exps]
+
+
+def _class_index(t: Any, k: int, where: str) -> int:
+    if isinstance(t, bool) or not isinstance(t, int):
+        raise TypeError(
+            f"cross_entropy: target{where} must be a class index (int), not {type(t).__name__} "
+            f"({t!r})"
+        )
+    if not 0 <= t < k:
+        raise ValueError(f"cross_entropy: target{where} is {t}, but there are {k} classes")
+    return t
+
+
+def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Value:
+    """−log softmax(z)[target] = logsumexp(z) − z_target, stable for any logits.
+
+    One example: ``logits`` is a list of K Values and ``target`` a class index. A batch:
+    a list of such lists and a list of indices (averaged over examples by default).
+    Gradient with respect to zᵢ: softmax(z)ᵢ − [i = target].
+    """
+    if not _is_seq(logits) or not logits:
+        raise ValueError(f"cross_entropy: expected a non-empty list of logits, got {logits!r}")
+    if _is_seq(logits[0]):
+        if not _is_seq(target) or len(target) != len(logits):
+            raise ValueError(
+                f"cross_entropy: {len(logits)} examples need {len(logits)} target indices, "
+                f"got {target!r}"
+            )
+        batch = list(zip(logits, target, strict=True))
+    else:
+        batch = [(logits, target)]
+    terms = []
+    for i, (zs, t) in enumerate(batch):
+        where = f" [{i}]" if len(batch) > 1 or _is_seq(target) else ""
+        lsm = log_softmax(zs)
+        terms.append(-lsm[_class_index(t, len(lsm), where)])
+    return _reduce(terms, reduction, "cross_entropy")
+
+
+def hinge_loss(scores: Any, targets: Any, reduction: str = "mean") -> Value:
+    """The max-margin (SVM) loss of micrograd's demo: max(0, 1 − t·s), t ∈ {−1, +1}."""
+    name = "hinge_loss"
+    terms = []
+    for i, (s, t) in enumerate(_pairs(scores, targets, name)):
+        if t not in (-1.0, 1.0):
+            raise ValueError(
+                f"{name}: target {i} is {t!r}; the hinge loss needs labels -1 or +1 "
+                "(map 0/1 labels with 2*y - 1)"
+            )
+        terms.append((1.0 - s * t).relu())
+    return _reduce(terms, reduction, name)
+
+
+def l2_penalty(params: Iterable[Value], alpha: float = 1.0) -> Value:
+    """alpha · Σ p² over ``params`` (micrograd's demo adds it with alpha = 1e-4)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise TypeError(f"l2_penalty: alpha must be a number, not {type(alpha).__name__}")
+    if not math.isfinite(alpha):
+        raise ValueError(f"l2_penalty: alpha must be finite, got {alpha!r}")
+    squares = []
+    for i, p in enumerate(params):
+        if not isinstance(p, Value):
+            raise TypeError(f"l2_penalty: parameter {i} must be a Value, not {type(p).__name__}")
+        squares.append(p * p)
+    if not squares:
+        raise ValueError("l2_penalty: no parameters")
+    return _total(squares) * float(alpha)

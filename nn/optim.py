@@ -1,0 +1,192 @@
+"""Optimizers: classes that hold a list of parameters and update them from their grads.
+
+As in PyTorch, an optimizer takes any iterable of Values, so freezing a parameter is
+leaving it out (``[p for n, p in model.named_parameters() if not n.endswith(".b")]``).
+Updates write ``Value.data`` directly: they are plain float arithmetic, outside any
+graph. ``lr`` can be changed between steps (``opt.lr = 0.5``), which is how a
+learning-rate schedule such as :func:`linear_decay` is applied.
+
+A step is all or nothing: if any new value would be inf or NaN (a diverging run),
+``step()`` raises ``ValueError`` naming the parameter and changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from engine import Value
+
+__all__ = ["SGD", "Adam", "Optimizer", "linear_decay"]
+
+
+def _rate(x: Any, name: str, lo: float = 0.0, hi: float = math.inf, hi_open: bool = False) -> float:
+    """``x`` as a float in [lo, hi] (or [lo, hi)), else a TypeError/ValueError naming it."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"{name} must be a number, not {type(x).__name__} ({x!r})")
+    f = float(x)
+    if not (math.isfinite(f) and lo <= f and (f < hi if hi_open else f <= hi)):
+        bracket = ")" if hi_open else "]"
+        raise ValueError(f"{name} must be in [{lo}, {hi}{bracket}, got {x!r}")
+    return f
+
+
+class Optimizer:
+    """Base class: holds ``params`` and the learning rate ``lr``."""
+
+    def __init__(self, params: Iterable[Value], lr: float) -> None:
+        if isinstance(params, Value):
+            raise TypeError("params must be an iterable of Values (a list), not a single Value")
+        try:
+            items = list(params)
+        except TypeError:
+            raise TypeError(
+                f"params must be an iterable of Values, not {type(params).__name__}"
+            ) from None
+        if not items:
+            raise ValueError("the optimizer got an empty parameter list")
+        seen: set[int] = set()
+        for i, p in enumerate(items):
+            if not isinstance(p, Value):
+                raise TypeError(f"params[{i}] must be a Value, not {type(p).__name__} ({p!r})")
+            if id(p) in seen:
+                raise ValueError(f"params[{i}] appears more than once in the parameter list")
+            seen.add(id(p))
+        self.params: list[Value] = items
+        self.lr = lr
+
+    @property
+    def lr(self) -> float:
+        """The learning rate; may be changed between steps."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = _rate(value, "lr")
+
+    def zero_grad(self) -> None:
+        """Set the ``grad`` of every parameter held to 0."""
+        for p in self.params:
+            p.grad = 0.0
+
+    def step(self) -> None:
+        """Update every parameter from its ``grad``."""
+        raise NotImplementedError
+
+    def _assign(self, new: list[float]) -> None:
+        """Write the new values, or none of them if any is not finite."""
+        for i, v in enumerate(new):
+            if v - v != 0.0:  # inf or nan
+                p = self.params[i]
+                raise ValueError(
+                    f"{type(self).__name__}.step(): params[{i}] would become {v!r} "
+                    f"(data {p.data!r}, grad {p.grad!r}); the run diverged - lower the "
+                    "learning rate. Nothing was changed."
+                )
+        for p, v in zip(self.params, new, strict=True):
+            p.data = v
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum and weight decay (PyTorch's).
+
+    g = ∇ + weight_decay · p;  with momentum: v ← momentum · v + g (v = g at the first
+    step), g = v;  then p ← p − lr · g.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        self.momentum = _rate(momentum, "momentum", 0.0, 1.0, hi_open=True)
+        self.weight_decay = _rate(weight_decay, "weight_decay")
+        self._velocity: list[float] | None = None
+
+    def step(self) -> None:
+        lr, mu, wd = self._lr, self.momentum, self.weight_decay
+        params = self.params
+        if mu == 0.0 and wd == 0.0:
+            self._assign([p.data - lr * p.grad for p in params])
+            return
+        grads = [p.grad + wd * p.data for p in params] if wd else [p.grad for p in params]
+        if mu:
+            old = self._velocity
+            velocity = (
+                grads if old is None else [mu * v + g for v, g in zip(old, grads, strict=True)]
+            )
+            new = [p.data - lr * v for p, v in zip(params, velocity, strict=True)]
+            self._assign(new)
+            self._velocity = velocity
+        else:
+            self._assign([p.data - lr * g for p, g in zip(params, grads, strict=True)])
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba), as in PyTorch.
+
+    m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;  m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ);
+    p ← p − lr · m̂ / (√v̂ + eps), for step t = 1, 2, ...
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair of numbers, not {betas!r}")
+        self.betas = (
+            _rate(betas[0], "betas[0]", 0.0, 1.0, hi_open=True),
+            _rate(betas[1], "betas[1]", 0.0, 1.0, hi_open=True),
+        )
+        self.eps = _rate(eps, "eps")
+        if self.eps == 0.0:
+            raise ValueError("eps must be > 0 (it keeps the update finite when v = 0)")
+        n = len(self.params)
+        self._m = [0.0] * n
+        self._v = [0.0] * n
+        self.t = 0
+
+    def step(self) -> None:
+        b1, b2 = self.betas
+        t = self.t + 1
+        c1 = 1.0 - b1**t
+        c2 = 1.0 - b2**t
+        lr, eps = self._lr, self.eps
+        m_new, v_new, new = [], [], []
+        for p, m, v in zip(self.params, self._m, self._v, strict=True):
+            g = p.grad
+            m = b1 * m + (1.0 - b1) * g
+            v = b2 * v + (1.0 - b2) * g * g
+            m_new.append(m)
+            v_new.append(v)
+            new.append(p.data - lr * (m / c1) / (math.sqrt(v / c2) + eps))
+        self._assign(new)
+        self._m, self._v, self.t = m_new, v_new, t
+
+
+def linear_decay(start: float, end: float, steps: int) -> Callable[[int], float]:
+    """The schedule k ↦ start + (end − start) · k / steps (micrograd's demo: 1.0 → 0.1
+    over 100 steps, ``lr = 1.0 - 0.9 * k / 100``).
+
+    >>> schedule = linear_decay(1.0, 0.1, 100)
+    >>> schedule(0), round(schedule(50), 10)
+    (1.0, 0.55)
+    """
+    a = _rate(start, "start")
+    b = _rate(end, "end")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+
+    def schedule(k: int) -> float:
+        return a + (b - a) * k / steps
+
+    return schedule

@@ -1,0 +1,322 @@
+"""A training loop over steps or epochs of mini-batches, returning the loss/accuracy history.
+
+One step is :func:`train_step`: forward pass on a batch, loss (+ L2 penalty), zero the
+grads, backward, optimizer update. :func:`train` only picks batches, sets the learning
+rate of the step, records the history and draws the progress bar (tqdm, shown only when
+stderr is a terminal, so never in tests, logs or CI).
+
+The losses known by name, and how labels are read for each:
+
+=================== ================================== ============================
+``loss=``           model output, labels               accuracy
+=================== ================================== ============================
+``"hinge"``         one score; 0/1 or −1/+1 labels     sign of the score
+``"bce_with_logits"`` one score; 0/1 or −1/+1 labels   sign of the score
+``"bce"``           one probability; 0/1 labels        probability > 0.5
+``"cross_entropy"`` K scores; class indices 0..K−1     arg max of the scores
+``"mse"``           any; numbers of the same shape     (none)
+=================== ================================== ============================
+
+A callable ``loss(predictions, targets) -> Value`` is used as given (no accuracy).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm import tqdm
+
+from engine import Value, no_grad
+from nn import losses
+from nn.module import Module
+from nn.optim import SGD, Optimizer
+from nn.seeding import make_rng
+
+__all__ = ["LOSSES", "History", "evaluate", "predict", "train", "train_step"]
+
+LossFn = Callable[[Any, Any], Value]
+AccuracyFn = Callable[[list[Any], list[Any]], float]
+Schedule = Callable[[int], float]
+
+
+@dataclass
+class History:
+    """What :func:`train` saw at every step, before that step's update.
+
+    ``loss`` includes the L2 penalty; ``accuracy`` is the fraction of the step's batch
+    classified correctly (empty for regression losses); ``lr`` the learning rate used.
+    """
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.loss)
+
+
+# --- the named losses: label conversion, loss function, accuracy --------------------
+
+
+def _binary_labels(y: Sequence[Any], negative: float, name: str) -> list[float]:
+    """0/1 or −1/+1 labels as ``negative``/1.0."""
+    values = set()
+    for i, t in enumerate(y):
+        if isinstance(t, bool) or not isinstance(t, (int, float)):
+            raise TypeError(f"loss {name!r}: label {i} must be a number, not {t!r}")
+        values.add(float(t))
+    if values <= {0.0, 1.0} or values <= {-1.0, 1.0}:
+        return [1.0 if t == 1 else negative for t in y]
+    raise ValueError(
+        f"loss {name!r} needs binary labels, 0/1 or -1/+1; got the values {sorted(values)}"
+    )
+
+
+def _score_accuracy(threshold: float) -> AccuracyFn:
+    def accuracy(preds: list[Any], targets: list[Any]) -> float:
+        hits = sum((p.data > threshold) == (t == 1.0) for p, t in zip(preds, targets, strict=True))
+        return hits / len(preds)
+
+    return accuracy
+
+
+def _argmax_accuracy(preds: list[Any], targets: list[Any]) -> float:
+    hits = 0
+    for scores, t in zip(preds, targets, strict=True):
+        data = [s.data for s in scores]
+        hits += data.index(max(data)) == t
+    return hits / len(preds)
+
+
+@dataclass(frozen=True)
+class _Task:
+    loss: LossFn
+    labels: Callable[[Sequence[Any]], list[Any]]
+    accuracy: AccuracyFn | None
+
+
+def _identity(y: Sequence[Any]) -> list[Any]:
+    return list(y)
+
+
+#: Name -> (loss function, label conversion, accuracy) for ``train(loss=name)``.
+LOSSES: dict[str, _Task] = {
+    "hinge": _Task(
+        losses.hinge_loss, lambda y: _binary_labels(y, -1.0, "hinge"), _score_accuracy(0.0)
+    ),
+    "bce_with_logits": _Task(
+        losses.binary_cross_entropy_with_logits,
+        lambda y: _binary_labels(y, 0.0, "bce_with_logits"),
+        _score_accuracy(0.0),
+    ),
+    "bce": _Task(
+        losses.binary_cross_entropy,
+        lambda y: _binary_labels(y, 0.0, "bce"),
+        _score_accuracy(0.5),
+    ),
+    "cross_entropy": _Task(losses.cross_entropy, _identity, _argmax_accuracy),
+    "mse": _Task(losses.mse_loss, _identity, None),
+}
+
+
+def _task(loss: str | LossFn) -> _Task:
+    if isinstance(loss, str):
+        try:
+            return LOSSES[loss]
+        except KeyError:
+            raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}") from None
+    if callable(loss):
+        return _Task(loss, _identity, None)
+    raise TypeError(f"loss must be a name or a function, not {type(loss).__name__}")
+
+
+# --- one step --------------------------------------------------------------------------
+
+
+def train_step(
+    model: Callable[[Any], Any],
+    optimizer: Optimizer,
+    inputs: Sequence[Sequence[float]],
+    targets: Sequence[Any],
+    loss_fn: LossFn,
+    *,
+    l2: float = 0.0,
+    l2_params: Sequence[Value] = (),
+    accuracy_fn: AccuracyFn | None = None,
+) -> tuple[float, float | None]:
+    """One training iteration on a batch; returns (loss, accuracy) before the update.
+
+    J = loss_fn([model(x) for x in inputs], targets) + l2 · Σ p² (p in ``l2_params``);
+    then every grad is zeroed, J.backward() fills them, and ``optimizer.step()`` updates.
+    Each input row becomes fresh leaf Values once, rather than a constant per use.
+    """
+    preds = [model([Value(v) for v in row]) for row in inputs]
+    total = loss_fn(preds, targets)
+    if l2:
+        total = total + losses.l2_penalty(l2_params, l2)
+    if isinstance(model, Module):
+        model.zero_grad()  # frozen parameters too: stale grads would slow backward()
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+    accuracy = accuracy_fn(preds, list(targets)) if accuracy_fn is not None else None
+    return total.data, accuracy
+
+
+# --- the loop ----------------------------------------------------------------------------
+
+
+def _batches(n: int, batch_size: int, shuffle: bool, r: random.Random) -> Iterator[list[int]]:
+    """Index lists forever: each epoch (re)shuffled, cut into ``batch_size`` pieces."""
+    order = list(range(n))
+    while True:
+        if shuffle:
+            r.shuffle(order)
+        for start in range(0, n, batch_size):
+            yield order[start : start + batch_size]
+
+
+def _interactive() -> bool:
+    """Whether stderr is a terminal (not a pipe, a file, a notebook or pytest's capture)."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _positive_int(x: Any, name: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, int):
+        raise TypeError(f"{name} must be an int, not {type(x).__name__} ({x!r})")
+    if x < 1:
+        raise ValueError(f"{name} must be at least 1, got {x}")
+    return x
+
+
+def train(
+    model: Module,
+    X: Sequence[Sequence[float]],
+    y: Sequence[Any],
+    *,
+    loss: str | LossFn = "hinge",
+    optimizer: Optimizer | None = None,
+    lr: float | Schedule | None = None,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    l2: float = 0.0,
+    seed: int | None = None,
+    rng: random.Random | None = None,
+    progress: bool | None = None,
+) -> History:
+    """Train ``model`` on (X, y) for ``steps`` updates or ``epochs`` passes; the history.
+
+    * ``loss``: a name from :data:`LOSSES` or a function ``(predictions, targets) -> Value``.
+    * ``optimizer``: default ``SGD(model.parameters(), lr)``; give your own for momentum,
+      Adam or a frozen subset of the parameters.
+    * ``lr``: a number, or a schedule ``k -> lr`` for step k = 0, 1, ... (e.g.
+      ``nn.linear_decay(1.0, 0.1, 100)``, micrograd's demo); None keeps the optimizer's.
+    * ``batch_size``: None for full batch (one step per epoch); mini-batches are
+      reshuffled every epoch with ``seed``/``rng``.
+    * ``l2``: adds ``l2 · Σ p²`` over the model's parameters to the loss.
+    * ``progress``: a tqdm bar; None shows it only when stderr is a terminal.
+
+    micrograd's demo: ``train(MLP(2, [16, 16, 1]), X, y, loss="hinge", l2=1e-4,
+    lr=linear_decay(1.0, 0.1, 100), steps=100)``.
+    """
+    task = _task(loss)
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} examples but y has {len(y)} labels")
+    n = len(X)
+    if n == 0:
+        raise ValueError("no training examples")
+    if (steps is None) == (epochs is None):
+        raise ValueError("give exactly one of steps= and epochs=")
+    size = n if batch_size is None else min(_positive_int(batch_size, "batch_size"), n)
+    per_epoch = math.ceil(n / size)
+    total = (
+        _positive_int(steps, "steps")
+        if steps is not None
+        else (_positive_int(epochs, "epochs") * per_epoch)
+    )
+    schedule: Schedule | None = None
+    if callable(lr):
+        schedule = lr
+    if optimizer is None:
+        if lr is None:
+            raise ValueError("give lr= (a number or a schedule) or optimizer=")
+        optimizer = SGD(model.parameters(), lr=schedule(0) if schedule else lr)  # type: ignore[arg-type]
+    elif not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an nn.Optimizer, not {type(optimizer).__name__}")
+    elif lr is not None and schedule is None:
+        optimizer.lr = lr  # type: ignore[assignment]
+    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 >= 0:
+        raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
+    targets = task.labels(y)
+    l2_params = model.parameters() if l2 else []
+    batches = _batches(n, size, shuffle=size < n, r=make_rng(seed, rng))
+    show = _interactive() if progress is None else bool(progress)
+
+    history = History()
+    with tqdm(total=total, disable=not show, desc="training", unit="step") as bar:
+        for k in range(total):
+            if schedule is not None:
+                optimizer.lr = schedule(k)
+            idx = next(batches)
+            value, accuracy = train_step(
+                model,
+                optimizer,
+                [X[i] for i in idx],
+                [targets[i] for i in idx],
+                task.loss,
+                l2=l2,
+                l2_params=l2_params,
+                accuracy_fn=task.accuracy,
+            )
+            history.loss.append(value)
+            history.lr.append(optimizer.lr)
+            if accuracy is not None:
+                history.accuracy.append(accuracy)
+            if show:
+                postfix = {"loss": f"{value:.4g}"}
+                if accuracy is not None:
+                    postfix["acc"] = f"{accuracy:.1%}"
+                bar.set_postfix(postfix, refresh=False)
+                bar.update()
+    return history
+
+
+Prediction = float | list[float]
+
+
+def predict(model: Callable[[Any], Any], X: Sequence[Sequence[float]]) -> list[Prediction]:
+    """The model's outputs on every row of X, as floats, without building a graph."""
+    out: list[Prediction] = []
+    with no_grad():
+        for row in X:
+            p = model(list(row))
+            out.append([v.data for v in p] if isinstance(p, list) else float(p))
+    return out
+
+
+def evaluate(
+    model: Callable[[Any], Any],
+    X: Sequence[Sequence[float]],
+    y: Sequence[Any],
+    *,
+    loss: str | LossFn = "hinge",
+) -> tuple[float, float | None]:
+    """(loss, accuracy) on (X, y) without building a graph; accuracy None for regression."""
+    task = _task(loss)
+    if len(X) != len(y) or not X:
+        raise ValueError(
+            f"X ({len(X)} examples) and y ({len(y)} labels) must match and not be empty"
+        )
+    targets = task.labels(y)
+    with no_grad():
+        preds = [model(list(row)) for row in X]
+        value = task.loss(preds, targets).data
+    accuracy = task.accuracy(preds, targets) if task.accuracy is not None else None
+    return value, accuracy

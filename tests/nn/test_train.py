@@ -1,0 +1,219 @@
+"""The training helper: steps, epochs, mini-batches, history, progress bar, and micrograd's
+moons demo reaching >= 95% training accuracy within 100 steps."""
+
+from __future__ import annotations
+
+import io
+import math
+import sys
+
+import pytest
+
+from engine import Value
+from nn import (
+    MLP,
+    SGD,
+    Adam,
+    evaluate,
+    hinge_loss,
+    l2_penalty,
+    linear_decay,
+    make_moons,
+    make_spiral,
+    predict,
+    train,
+    train_step,
+)
+
+
+@pytest.fixture
+def moons():
+    return make_moons(40, noise=0.1, seed=0)
+
+
+def test_one_train_step_is_forward_loss_backward_update(moons) -> None:
+    X, y = moons
+    targets = [2 * t - 1 for t in y]
+    a, b = MLP(2, [4, 1], seed=0), MLP(2, [4, 1], seed=0)
+    opt = SGD(a.parameters(), lr=0.3)
+    loss, acc = train_step(
+        a,
+        opt,
+        X,
+        targets,
+        hinge_loss,
+        l2=1e-3,
+        l2_params=a.parameters(),
+        accuracy_fn=lambda p, t: 0.25,
+    )
+    # the same by hand on the twin model
+    scores = [b([Value(v) for v in row]) for row in X]
+    total = hinge_loss(scores, targets) + l2_penalty(b.parameters(), 1e-3)
+    total.backward()
+    for p in b.parameters():
+        p.data -= 0.3 * p.grad
+    assert loss == total.data and acc == 0.25
+    assert a.state_dict() == b.state_dict()
+
+
+def test_history_has_one_entry_per_step(moons) -> None:
+    X, y = moons
+    h = train(MLP(2, [4, 1], seed=0), X, y, lr=0.1, steps=7, progress=False)
+    assert len(h) == len(h.loss) == len(h.accuracy) == len(h.lr) == 7
+    assert h.lr == [0.1] * 7
+    assert all(0.0 <= a <= 1.0 for a in h.accuracy)
+
+
+def test_epochs_of_mini_batches(moons) -> None:
+    X, y = moons
+    h = train(MLP(2, [4, 1], seed=0), X, y, lr=0.1, epochs=3, batch_size=16, seed=0, progress=False)
+    assert len(h) == 3 * math.ceil(40 / 16)
+
+
+def test_full_batch_training_is_deterministic_and_mini_batches_depend_on_the_seed(moons) -> None:
+    X, y = moons
+    runs = [
+        train(MLP(2, [4, 1], seed=1), X, y, lr=0.1, steps=5, progress=False).loss for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+    mb = [
+        train(
+            MLP(2, [4, 1], seed=1), X, y, lr=0.1, steps=5, batch_size=8, seed=s, progress=False
+        ).loss
+        for s in (0, 0, 1)
+    ]
+    assert mb[0] == mb[1] != mb[2]
+
+
+def test_schedule_sets_the_learning_rate_of_each_step(moons) -> None:
+    X, y = moons
+    h = train(MLP(2, [4, 1], seed=0), X, y, lr=linear_decay(1.0, 0.1, 100), steps=3, progress=False)
+    assert h.lr == pytest.approx([1.0, 0.991, 0.982], rel=1e-15)
+
+
+def test_own_optimizer_and_frozen_layer(moons) -> None:
+    X, y = moons
+    model = MLP(2, [4, 1], seed=0)
+    frozen = model.layers[0].state_dict()
+    opt = Adam(model.layers[1].parameters(), lr=0.05)
+    h = train(model, X, y, optimizer=opt, steps=5, progress=False)
+    assert model.layers[0].state_dict() == frozen
+    assert h.lr == [0.05] * 5
+    with pytest.raises(TypeError, match=r"nn\.Optimizer"):
+        train(model, X, y, optimizer="sgd", steps=1)  # type: ignore[arg-type]
+
+
+def test_training_lowers_the_loss(moons) -> None:
+    X, y = moons
+    h = train(
+        MLP(2, [8, 1], seed=0), X, y, loss="bce_with_logits", lr=0.5, steps=30, progress=False
+    )
+    assert h.loss[-1] < 0.7 * h.loss[0]
+
+
+def test_cross_entropy_on_three_spirals_and_regression_without_accuracy() -> None:
+    X, y = make_spiral(30, n_classes=3, seed=0)
+    h = train(MLP(2, [8, 3], seed=0), X, y, loss="cross_entropy", lr=0.1, steps=3, progress=False)
+    assert len(h.accuracy) == 3
+    Xr = [[0.1 * i, 0.0] for i in range(10)]
+    yr = [2 * row[0] + 1 for row in Xr]
+    h = train(
+        MLP(2, [1], activation="linear", output_activation="linear", seed=0),
+        Xr,
+        yr,
+        loss="mse",
+        lr=0.1,
+        steps=50,
+        progress=False,
+    )
+    assert h.accuracy == []
+    assert h.loss[-1] < 0.01 * h.loss[0]
+
+
+def test_evaluate_and_predict(moons) -> None:
+    X, y = moons
+    model = MLP(2, [4, 1], seed=0)
+    preds = predict(model, X)
+    assert len(preds) == 40 and all(type(p) is float for p in preds)
+    loss, acc = evaluate(model, X, y, loss="hinge")
+    expected = sum(max(0.0, 1 - (2 * t - 1) * p) for p, t in zip(preds, y, strict=True)) / 40
+    assert loss == pytest.approx(expected, rel=1e-14)
+    assert acc == sum((p > 0) == (t == 1) for p, t in zip(preds, y, strict=True)) / 40
+    assert predict(MLP(2, [3], seed=0), X[:2])[0].__class__ is list
+    assert evaluate(MLP(2, [1], seed=0), X, [0.5] * 40, loss="mse")[1] is None
+
+
+def test_labels_are_read_as_the_loss_needs(moons) -> None:
+    X, y = moons
+    a = train(MLP(2, [4, 1], seed=0), X, y, lr=0.1, steps=2, progress=False)
+    b = train(MLP(2, [4, 1], seed=0), X, [2 * t - 1 for t in y], lr=0.1, steps=2, progress=False)
+    assert a.loss == b.loss  # 0/1 and -1/+1 labels mean the same to the hinge loss
+    with pytest.raises(ValueError, match="binary labels"):
+        train(MLP(2, [4, 1], seed=0), X, [2] * 40, lr=0.1, steps=1, progress=False)
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(moons, capsys) -> None:
+    X, y = moons
+    train(MLP(2, [2, 1], seed=0), X, y, lr=0.1, steps=2)  # progress=None: not a TTY here
+    assert capsys.readouterr().err == ""
+    train(MLP(2, [2, 1], seed=0), X, y, lr=0.1, steps=2, progress=True)
+    err = capsys.readouterr().err
+    assert "training" in err and "2/2" in err
+
+
+def test_progress_bar_by_default_on_a_terminal(moons, monkeypatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    fake = Terminal()
+    monkeypatch.setattr(sys, "stderr", fake)
+    X, y = moons
+    train(MLP(2, [2, 1], seed=0), X, y, lr=0.1, steps=3)
+    assert "3/3" in fake.getvalue() and "acc=" in fake.getvalue()
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"lr": 0.1}, ValueError, "exactly one of steps= and epochs="),
+        ({"lr": 0.1, "steps": 1, "epochs": 1}, ValueError, "exactly one"),
+        ({"steps": 1}, ValueError, "give lr="),
+        ({"lr": 0.1, "steps": 0}, ValueError, "steps must be at least 1"),
+        ({"lr": 0.1, "steps": 1, "batch_size": 0}, ValueError, "batch_size must be at least 1"),
+        ({"lr": 0.1, "steps": 1, "loss": "l1"}, ValueError, "unknown loss 'l1'"),
+        ({"lr": 0.1, "steps": 1, "l2": -1.0}, ValueError, "l2 must be a number >= 0"),
+        ({"lr": -0.1, "steps": 1}, ValueError, "lr must be in"),
+    ],
+)
+def test_bad_arguments(moons, kwargs, error, message) -> None:
+    X, y = moons
+    with pytest.raises(error, match=message):
+        train(MLP(2, [2, 1], seed=0), X, y, progress=False, **kwargs)
+    with pytest.raises(ValueError, match="40 examples but y has 39"):
+        train(MLP(2, [2, 1], seed=0), X, y[:-1], lr=0.1, steps=1)
+
+
+@pytest.mark.slow
+def test_micrograds_moons_demo_reaches_95_percent_within_100_steps() -> None:
+    """micrograd's demo recipe: MLP(2, [16, 16, 1]) (relu, linear output), 100 moons
+    points with noise 0.1, full batch, SVM hinge loss + 1e-4 L2, SGD with
+    lr = 1.0 - 0.9 k / 100. Seeds 0-19 of data and weights all reach >= 99% here (checked
+    when this test was written); the test fixes seed 0."""
+    X, y = make_moons(100, noise=0.1, seed=0)
+    model = MLP(2, [16, 16, 1], seed=0)
+    h = train(
+        model,
+        X,
+        y,
+        loss="hinge",
+        l2=1e-4,
+        lr=linear_decay(1.0, 0.1, 100),
+        steps=100,
+        progress=False,
+    )
+    assert len(h) == 100
+    assert max(h.accuracy) >= 0.95
+    _, accuracy = evaluate(model, X, y, loss="hinge")
+    assert accuracy >= 0.95
+    assert h.loss[-1] < h.loss[0]
