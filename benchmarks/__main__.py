@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
             for engine in order:
                 result = measure(engine, workload)
                 raw.setdefault(workload, {}).setdefault(engine, []).append(result)
-        print(f"repetition {rep + 1}/{args.reps} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        print(
+            f"repetition {rep + 1}/{args.reps} done ({time.perf_counter() - started:.0f} s)",
+            file=sys.stderr,
+        )
     depth = {e: measure(e, "depth") for e in ("chainrule", "micrograd")}
     compile_memory = measure("chainrule-compiled", "compile_memory")
 
@@ -74,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         row(
             f"{w}: forward+backward per op",
             f"{r:.1f}x faster",
-            f"chainrule {med(w, 'chainrule', 'ns_per_op'):.0f} ns, micrograd {med(w, 'micrograd', 'ns_per_op'):.0f} ns",
+            f"chainrule {med(w, 'chainrule', 'ns_per_op'):.0f} ns, "
+            f"micrograd {med(w, 'micrograd', 'ns_per_op'):.0f} ns",
             ">= 10x",
             r >= 10,
         )
@@ -82,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     row(
         "MLP step (eager)",
         f"{r:.1f}x faster",
-        f"chainrule {med('mlp', 'chainrule', 's_per_step') * 1e3:.1f} ms, micrograd {med('mlp', 'micrograd', 's_per_step') * 1e3:.0f} ms",
+        f"chainrule {med('mlp', 'chainrule', 's_per_step') * 1e3:.1f} ms, "
+        f"micrograd {med('mlp', 'micrograd', 's_per_step') * 1e3:.0f} ms",
         ">= 15x",
         r >= 15,
     )
@@ -103,17 +108,35 @@ def main(argv: list[str] | None = None) -> int:
         r <= 1.5,
     )
     c = med("mlp", "chainrule-compiled", "compile_s")
-    row("MLP step: compile time", f"{c:.2f} s", f"{compile_memory['compile_peak_mb']:.0f} MB peak "
-        f"(eager graph {compile_memory['eager_graph_mb']:.0f} MB)", "<= 2 s", c <= 2.0)
+    row(
+        "MLP step: compile time",
+        f"{c:.2f} s",
+        f"{compile_memory['compile_peak_mb']:.0f} MB peak "
+        f"(eager graph {compile_memory['eager_graph_mb']:.0f} MB)",
+        "<= 2 s",
+        c <= 2.0,
+    )
     b = med("memory", "chainrule", "bytes_per_node")
-    row("memory per graph node", f"{b:.0f} B", f"micrograd {med('memory', 'micrograd', 'bytes_per_node'):.0f} B",
-        "<= 130 B", b <= 130)
+    row(
+        "memory per graph node",
+        f"{b:.0f} B",
+        f"micrograd {med('memory', 'micrograd', 'bytes_per_node'):.0f} B",
+        "<= 130 B",
+        b <= 130,
+    )
     d = depth["chainrule"]["max_depth"]
-    row("deepest chain backward", f">= {d:,}", f"micrograd {depth['micrograd']['max_depth']:,}", ">= 1,000,000",
-        d >= 1_000_000)
+    row(
+        "deepest chain backward",
+        f">= {d:,}",
+        f"micrograd {depth['micrograd']['max_depth']:,}",
+        ">= 1,000,000",
+        d >= 1_000_000,
+    )
 
-    print(f"\nchainrule benchmarks - Python {platform.python_version()}, {platform.machine()}, "
-          f"{args.reps} repetitions, medians of per-repetition ratios\n")
+    print(
+        f"\nchainrule benchmarks - Python {platform.python_version()}, {platform.machine()}, "
+        f"{args.reps} repetitions, medians of per-repetition ratios\n"
+    )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     header = ("measure", "result", "detail", "target")
     widths = [max(w, len(h)) for w, h in zip(widths, header)]

@@ -15,7 +15,8 @@ import sys
 import threading
 import time
 import tracemalloc
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 CHAIN_OPS = 100_000  # ops in the chain workload (alternating * and +)
 WIDE_TERMS = 100_000  # products in the wide workload
@@ -47,7 +48,7 @@ def deep(fn: Callable[[], Any]) -> Any:
     def target() -> None:
         try:
             result.append(fn())
-        except BaseException as e:  # noqa: BLE001 - reported by the caller
+        except BaseException as e:
             error.append(e)
 
     t = threading.Thread(target=target)
@@ -73,7 +74,11 @@ def chain(engine: str) -> dict[str, float]:
         t1 = time.perf_counter()
         y.backward()
         t2 = time.perf_counter()
-        return {"forward_s": t1 - t0, "backward_s": t2 - t1, "ns_per_op": (t2 - t0) / CHAIN_OPS * 1e9}
+        return {
+            "forward_s": t1 - t0,
+            "backward_s": t2 - t1,
+            "ns_per_op": (t2 - t0) / CHAIN_OPS * 1e9,
+        }
 
     return deep(run) if engine == "micrograd" else run()
 
@@ -189,7 +194,9 @@ def mlp(engine: str) -> dict[str, float]:
         rng = random.Random(1337)
         layers = []
         for nin, nout in ((2, 16), (16, 16), (16, 1)):
-            layers.append(([[rng.uniform(-1, 1) for _ in range(nin)] for _ in range(nout)], [0.0] * nout))
+            layers.append(
+                ([[rng.uniform(-1, 1) for _ in range(nin)] for _ in range(nout)], [0.0] * nout)
+            )
         float_step(layers, X, Y, 0.1)
         t0 = time.perf_counter()
         for _ in range(steps):
@@ -251,7 +258,11 @@ def compile_memory(engine: str) -> dict[str, float]:
     peak = tracemalloc.get_traced_memory()[1] - base
     kept = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    return {"eager_graph_mb": eager_graph / 1e6, "compile_peak_mb": peak / 1e6, "kept_mb": kept / 1e6}
+    return {
+        "eager_graph_mb": eager_graph / 1e6,
+        "compile_peak_mb": peak / 1e6,
+        "kept_mb": kept / 1e6,
+    }
 
 
 WORKLOADS = {

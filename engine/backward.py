@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["toposort", "backward"]
 
+
 def toposort(root: Value) -> list[Value]:
     """Every node ``root`` depends on, each once, parents before children, root last."""
     order: list[Value] = []

@@ -95,7 +95,9 @@ _NAMESPACE_BASE: dict[str, Any] = {
 _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
 _MAX_DEPTH = 40
 # operator precedence of generated expressions, loosest first
-_LOWEST, _ADD, _MUL, _UNARY, _ATOM = range(5)  # deepest inlined expression (Python's parser limits nesting)
+_LOWEST, _ADD, _MUL, _UNARY, _ATOM = range(
+    5
+)  # deepest inlined expression (Python's parser limits nesting)
 _MAX_TERMS = 64  # terms per summation line (the compiler recurses on long sums)
 
 
@@ -108,7 +110,10 @@ def _flatten(obj: Any, out: list[float], path: str) -> Any:
         out.append(obj.data)
         return None
     if isinstance(obj, (list, tuple)):
-        return (type(obj).__name__, tuple(_flatten(o, out, f"{path}[{i}]") for i, o in enumerate(obj)))
+        return (
+            type(obj).__name__,
+            tuple(_flatten(o, out, f"{path}[{i}]") for i, o in enumerate(obj)),
+        )
     if isinstance(obj, bool) or not isinstance(obj, (int, float)):
         raise TypeError(
             f"compiled functions take numbers or (nested) lists/tuples of numbers; "
@@ -137,7 +142,9 @@ def _aux_flatten(obj: Any, out: list[Any]) -> Any:
     if isinstance(obj, dict):
         keys = list(obj)
         return ("dict", tuple(keys), tuple(_aux_flatten(obj[k], out) for k in keys))
-    raise TypeError(f"aux output may hold Values, numbers, lists, tuples and dicts, not {type(obj).__name__}")
+    raise TypeError(
+        f"aux output may hold Values, numbers, lists, tuples and dicts, not {type(obj).__name__}"
+    )
 
 
 def _aux_rebuild(sig: Any, values: list[float], pos: list[int]) -> Any:
@@ -308,10 +315,9 @@ class _Codegen:
             wanted.update(inputs)
         leads: set[Value] = set()
         for node in order:
-            if node in wanted:
-                leads.add(node)
-            elif node._a is not None and (
-                node._a in leads or (node._db is not None and node._b in leads)
+            if node in wanted or (
+                node._a is not None
+                and (node._a in leads or (node._db is not None and node._b in leads))
             ):
                 leads.add(node)
 
@@ -351,7 +357,9 @@ class _Codegen:
                 k = index[node]
                 if binary:
                     locals_ = [f"d{k}a", f"d{k}b"]
-                    emit(f"    {locals_[0]}, {locals_[1]} = {d_fn}({args[0]}, {args[1]}, {args[2]})")
+                    emit(
+                        f"    {locals_[0]}, {locals_[1]} = {d_fn}({args[0]}, {args[1]}, {args[2]})"
+                    )
                 elif b is None:
                     locals_ = [f"d{k}"]
                     emit(f"    {locals_[0]} = {d_fn}({args[0]}, {args[2]})")
@@ -398,7 +406,7 @@ class _Codegen:
         first = terms[:_MAX_TERMS]
         self.lines.append(f"    {var} = {' + '.join(first)}")
         for k in range(_MAX_TERMS, len(terms), _MAX_TERMS):
-            self.lines.append(f"    {var} = {var} + {' + '.join(terms[k:k + _MAX_TERMS])}")
+            self.lines.append(f"    {var} = {var} + {' + '.join(terms[k : k + _MAX_TERMS])}")
 
 
 def _operand(template: str, placeholder: str, text: str) -> str:
@@ -488,7 +496,8 @@ class _Program:
             ) from None
         if out - out != 0.0:
             raise OverflowError(
-                f"the compiled function's output is {out!r}; run f eagerly to find the op that overflowed"
+                f"the compiled function's output is {out!r}; "
+                "run f eagerly to find the op that overflowed"
             )
         for v, g in zip(self.grad_leaves, grads):
             v.grad += g
@@ -561,7 +570,9 @@ class CompiledFunction:
     def source(self) -> str:
         """The generated Python of the latest trace (trace or call first)."""
         if self._last is None:
-            raise RuntimeError("nothing traced yet: call the compiled function once, or .trace(*args)")
+            raise RuntimeError(
+                "nothing traced yet: call the compiled function once, or .trace(*args)"
+            )
         return self._last.source
 
     @property

@@ -25,16 +25,19 @@ from typing import Any
 from engine.ops import Op, register
 from engine.value import Value, _lift
 
-__all__ = ["define_op", "CustomOp"]
+__all__ = ["CustomOp", "define_op"]
 
 
 def _arity(forward: Callable[..., Any], name: str) -> int:
     try:
         params = inspect.signature(forward).parameters.values()
     except (TypeError, ValueError):
-        raise TypeError(f"define_op({name!r}): cannot read the arity of {forward!r}; pass arity=") from None
+        raise TypeError(
+            f"define_op({name!r}): cannot read the arity of {forward!r}; pass arity="
+        ) from None
     required = [
-        p for p in params
+        p
+        for p in params
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
     return len(required)
@@ -42,7 +45,9 @@ def _arity(forward: Callable[..., Any], name: str) -> int:
 
 def _checked_float(name: str, what: str, result: Any, args: tuple[Any, ...]) -> float:
     if isinstance(result, bool) or not isinstance(result, (int, float)):
-        raise TypeError(f"op {name!r}: {what} returned {type(result).__name__} ({result!r}) for {args}")
+        raise TypeError(
+            f"op {name!r}: {what} returned {type(result).__name__} ({result!r}) for {args}"
+        )
     result = float(result)
     if not math.isfinite(result):
         raise ValueError(f"op {name!r}: {what} returned {result!r} for inputs {args}")
@@ -89,7 +94,9 @@ def define_op(
     if not callable(forward):
         raise TypeError(f"define_op({name!r}): forward must be callable, not {forward!r}")
     if derivative is not None and not callable(derivative):
-        raise TypeError(f"define_op({name!r}): derivative must be callable or None, not {derivative!r}")
+        raise TypeError(
+            f"define_op({name!r}): derivative must be callable or None, not {derivative!r}"
+        )
     n = _arity(forward, name) if arity is None else arity
     if n not in (1, 2):
         raise ValueError(f"define_op({name!r}): only ops of 1 or 2 inputs are supported, got {n}")
@@ -103,7 +110,13 @@ def define_op(
         def checked_derivative(*args: Any) -> Any:
             result = derivative(*args)
             if n == 2:
-                dx, dy = result
+                try:
+                    dx, dy = result
+                except (TypeError, ValueError):
+                    raise TypeError(
+                        f"op {name!r}: the derivative of a two-input op must return a pair "
+                        f"(d out/dx, d out/dy), got {result!r} for {args}"
+                    ) from None
                 return (_check_local(dx, args), _check_local(dy, args))
             return _check_local(result, args)
 

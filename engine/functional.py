@@ -25,7 +25,7 @@ def _number(x: Any, name: str) -> float | None:
     """``x`` as a float when it is a plain number, None when it should be a Value."""
     if type(x) is float:
         return x
-    if isinstance(x, bool) or isinstance(x, complex):
+    if isinstance(x, (bool, complex)):
         raise TypeError(f"{name}() takes a real number or a Value, not {type(x).__name__} ({x!r})")
     if isinstance(x, (int, float)):
         return float(x)

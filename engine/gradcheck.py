@@ -69,9 +69,7 @@ def numerical_grad(f: Callable[..., Any], *inputs: Any, eps: float = 1e-6) -> tu
     return tuple(result)
 
 
-def _compare(
-    rows: list[tuple[str, float, float]], atol: float, rtol: float, what: str
-) -> None:
+def _compare(rows: list[tuple[str, float, float]], atol: float, rtol: float, what: str) -> None:
     bad = False
     lines = []
     for name, analytic, numeric in rows:
@@ -111,7 +109,10 @@ def gradcheck(
     nums = tuple(range(len(xs)))
     _, analytic = value_and_grad(f, nums)(*xs)
     numeric = numerical_grad(f, *xs, eps=eps)
-    rows = [(f"d f / d input {i} (at {x!r})", a, n) for i, (x, a, n) in enumerate(zip(xs, analytic, numeric))]
+    rows = [
+        (f"d f / d input {i} (at {x!r})", a, n)
+        for i, (x, a, n) in enumerate(zip(xs, analytic, numeric))
+    ]
     _compare(rows, atol, rtol, "first derivatives")
     if order == 2:
         g = grad(f, nums)

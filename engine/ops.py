@@ -22,8 +22,9 @@ Non-differentiable points follow PyTorch: relu'(0) = 0, abs'(0) = 0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from engine import functional as F
 from engine import operators
@@ -121,10 +122,8 @@ def d_pow2(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
     a negative base at forward time (use a plain-number exponent there).
     """
     dx = d_pow(x, out, y)
-    if x > 0:
-        dy = out * F.log(x)
-    else:  # x == 0 and y > 0: x ** y is flat in y
-        dy = 0.0
+    # x == 0 (with y > 0): x ** y is flat in y there
+    dy = out * F.log(x) if x > 0 else 0.0
     return dx, dy
 
 

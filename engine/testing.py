@@ -29,7 +29,9 @@ __all__ = ["floats", "domain", "DOMAINS", "Expression", "expressions", "SMOOTH_O
 
 def floats(min_value: float = -10.0, max_value: float = 10.0) -> st.SearchStrategy[float]:
     """Finite floats in [min_value, max_value]: no NaN, no infinities."""
-    return st.floats(min_value=min_value, max_value=max_value, allow_nan=False, allow_infinity=False)
+    return st.floats(
+        min_value=min_value, max_value=max_value, allow_nan=False, allow_infinity=False
+    )
 
 
 #: For each built-in op, the inputs on which it is defined *and* differentiable, with

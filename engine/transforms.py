@@ -25,18 +25,22 @@ from engine.value import Value
 
 __all__ = ["grad", "value_and_grad", "hessian"]
 
-Argnums = Union[int, tuple[int, ...]]
+Argnums = Union[int, tuple[int, ...]]  # noqa: UP007 - a runtime alias, valid on 3.10
 
 
 def _argnums(argnums: Argnums, nargs: int, name: str) -> tuple[int, ...]:
     nums = (argnums,) if isinstance(argnums, int) and not isinstance(argnums, bool) else argnums
     if not isinstance(nums, tuple) or not nums:
-        raise TypeError(f"{name}: argnums must be an int or a non-empty tuple of ints, not {argnums!r}")
+        raise TypeError(
+            f"{name}: argnums must be an int or a non-empty tuple of ints, not {argnums!r}"
+        )
     for i in nums:
         if isinstance(i, bool) or not isinstance(i, int):
             raise TypeError(f"{name}: argnums must hold ints, got {i!r}")
         if not -nargs <= i < nargs:
-            raise ValueError(f"{name}: argnums {i} is out of range for {nargs} positional argument(s)")
+            raise ValueError(
+                f"{name}: argnums {i} is out of range for {nargs} positional argument(s)"
+            )
     normalized = tuple(i % nargs for i in nums)
     if len(set(normalized)) != len(normalized):
         raise ValueError(f"{name}: argnums {argnums!r} names the same argument twice")
@@ -69,9 +73,7 @@ def _scalar_output(out: Any, f: Callable[..., Any]) -> Value:
     return Value(out)
 
 
-def value_and_grad(
-    f: Callable[..., Any], argnums: Argnums = 0
-) -> Callable[..., tuple[Any, Any]]:
+def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., tuple[Any, Any]]:
     """A function returning ``(f(*args), df/d args[argnums])``.
 
     With a tuple ``argnums`` the gradient is a tuple, one entry per argument.
@@ -114,7 +116,9 @@ def hessian(f: Callable[..., Any], argnums: Argnums | None = None) -> Callable[.
     """
 
     def hessian_f(*args: Any) -> Any:
-        nums = _argnums(tuple(range(len(args))) if argnums is None else argnums, len(args), "hessian")
+        nums = _argnums(
+            tuple(range(len(args))) if argnums is None else argnums, len(args), "hessian"
+        )
         with enable_grad():
             new_args, variables, nested = _variables(args, nums)
             out = _scalar_output(f(*new_args), f)

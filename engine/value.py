@@ -29,7 +29,7 @@ from engine.ops import Op
 
 __all__ = ["Value", "Number", "as_value"]
 
-Number = Union[int, float]
+Number = Union[int, float]  # noqa: UP007 - a runtime alias, valid on 3.10
 
 _new = object.__new__
 
@@ -227,6 +227,7 @@ class Value:
             out._db = 1.0
         else:
             out._a = out._b = out._da = out._db = None
+            out.op = ""  # a leaf: no op recorded
         return out
 
     def __mul__(self, other: Value | Number) -> Value:
@@ -250,6 +251,7 @@ class Value:
             out._db = x
         else:
             out._a = out._b = out._da = out._db = None
+            out.op = ""  # a leaf: no op recorded
         return out
 
     def __neg__(self) -> Value:
@@ -265,6 +267,7 @@ class Value:
             out._da = -1.0
         else:
             out._a = out._da = None
+            out.op = ""  # a leaf: no op recorded
         return out
 
     # --- everything else goes through the op table ----------------------------------
@@ -303,6 +306,7 @@ class Value:
             out._b = param
         else:
             out._a = out._b = out._da = None
+            out.op = ""  # a leaf: no op recorded
         return out
 
     def _apply2(self, other: Value, op: Op) -> Value:
@@ -340,6 +344,7 @@ class Value:
             out._db = db
         else:
             out._a = out._b = out._da = out._db = None
+            out.op = ""  # a leaf: no op recorded
         return out
 
     # --- composed arithmetic ----------------------------------------------------------

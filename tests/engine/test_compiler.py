@@ -29,8 +29,11 @@ def close(a: float, b: float) -> bool:
     return a == b or abs(a - b) <= 1e-12 * max(abs(a), abs(b))
 
 
-@given(expressions(n_inputs=3, max_steps=10), st.lists(small_floats, min_size=3, max_size=3),
-       st.lists(small_floats, min_size=3, max_size=3))
+@given(
+    expressions(n_inputs=3, max_steps=10),
+    st.lists(small_floats, min_size=3, max_size=3),
+    st.lists(small_floats, min_size=3, max_size=3),
+)
 def test_random_expressions_match_eager_on_new_inputs(expr, traced_at, replayed_at):
     compiled = compile(expr, input_grads=True)
     compiled(*traced_at)  # trace at one point...
@@ -40,7 +43,9 @@ def test_random_expressions_match_eager_on_new_inputs(expr, traced_at, replayed_
     assert all(close(a, b) for a, b in zip(grads, e_grads))
 
 
-@given(st.lists(small_floats, min_size=2, max_size=2), st.lists(small_floats, min_size=2, max_size=2))
+@given(
+    st.lists(small_floats, min_size=2, max_size=2), st.lists(small_floats, min_size=2, max_size=2)
+)
 def test_captured_leaves_get_the_eager_gradients(traced_at, replayed_at):
     w = Value(0.7, label="w")
     b = Value(-0.2, label="b")
@@ -188,8 +193,10 @@ def test_small_mlp_step_matches_eager_exactly():
     import random
 
     rng = random.Random(0)
-    layers = [[[Value(rng.uniform(-1, 1)) for _ in range(nin + 1)] for _ in range(nout)]
-              for nin, nout in ((2, 4), (4, 1))]
+    layers = [
+        [[Value(rng.uniform(-1, 1)) for _ in range(nin + 1)] for _ in range(nout)]
+        for nin, nout in ((2, 4), (4, 1))
+    ]
     params = [p for layer in layers for neuron in layer for p in neuron]
 
     def model(x):

@@ -1,0 +1,242 @@
+"""engine.backward: topological order, the backward pass and its accumulation semantics."""
+
+from __future__ import annotations
+
+import gc
+import math
+import re
+import sys
+
+import pytest
+from hypothesis import assume, given
+
+from engine import Value, gradients, numerical_grad, toposort
+from engine.testing import SMOOTH_OPS
+from tests.strategies import Expression, bounded_expression, expressions, small_floats
+
+# --- toposort --------------------------------------------------------------------------
+
+
+def _is_topological(order: list[Value]) -> bool:
+    seen: set[Value] = set()
+    for node in order:
+        if not all(p in seen for p in node.parents):
+            return False
+        seen.add(node)
+    return True
+
+
+def test_toposort_diamond() -> None:
+    x = Value(2.0)
+    a = x * 3
+    b = x + 1
+    c = a * b
+    order = toposort(c)
+    assert order[-1] is c
+    assert _is_topological(order)
+    assert len(order) == len(set(order))
+    assert set(order) >= {x, a, b, c}
+    assert len(order) == 6  # x, the constants 3 and 1, a, b, c
+
+
+def test_toposort_leaf_and_self_product() -> None:
+    x = Value(1.0)
+    assert toposort(x) == [x]
+    y = x * x
+    assert toposort(y) == [x, y]
+
+
+def _graph(e: Expression, xs: tuple[float, ...]) -> tuple[list[Value], list[Value]]:
+    """Evaluate ``e`` keeping every slot: (inputs, inputs + intermediates)."""
+    inputs = [Value(x) for x in xs]
+    slots = list(inputs)
+    for op, i, j in e.steps:
+        slots.append(SMOOTH_OPS[op](slots[i], slots[j]))
+    return inputs, slots
+
+
+@given(expressions(), small_floats, small_floats, small_floats)
+def test_toposort_of_random_dags(e: Expression, a: float, b: float, c: float) -> None:
+    _, slots = _graph(e, (a, b, c))
+    order = toposort(slots[-1])
+    assert order[-1] is slots[-1]
+    assert len(order) == len(set(order))
+    assert _is_topological(order)
+    # Exactly the nodes reachable from the root.
+    reachable, stack = set(), [slots[-1]]
+    while stack:
+        n = stack.pop()
+        if n not in reachable:
+            reachable.add(n)
+            stack.extend(n.parents)
+    assert set(order) == reachable
+
+
+# --- backward against numbers ---------------------------------------------------------
+
+
+@given(expressions(), small_floats, small_floats, small_floats)
+def test_backward_matches_numerical_grad_on_random_dags(
+    e: Expression, a: float, b: float, c: float
+) -> None:
+    # Tolerance ATOL 1e-5 + RTOL 1e-3 (float64, eps 1e-6), justified in tests/strategies.py;
+    # bounded_expression keeps the error model valid (see its docstring).
+    assume(bounded_expression(e, (a, b, c)))
+    inputs, slots = _graph(e, (a, b, c))
+    slots[-1].backward()
+    numeric = numerical_grad(e, a, b, c)
+    for x, n in zip(inputs, numeric, strict=True):
+        assert abs(x.grad - n) <= 1e-5 + 1e-3 * abs(n), (e, x.grad, n)
+
+
+@given(expressions(), small_floats, small_floats, small_floats)
+def test_every_node_holds_d_out_d_node(e: Expression, a: float, b: float, c: float) -> None:
+    _, slots = _graph(e, (a, b, c))
+    out = slots[-1]
+    order = toposort(out)
+    expected = gradients(out, order)
+    out.backward()
+    for node, g in zip(order, expected, strict=True):
+        # Same products summed in the same (reversed topological) order: equal exactly.
+        assert node.grad == g
+    # Slots the output does not depend on are untouched.
+    in_graph = set(order)
+    for s in slots:
+        if s not in in_graph:
+            assert s.grad == 0.0
+
+
+@given(expressions(), small_floats, small_floats, small_floats)
+def test_second_backward_doubles_every_grad(e: Expression, a: float, b: float, c: float) -> None:
+    _, slots = _graph(e, (a, b, c))
+    out = slots[-1]
+    order = toposort(out)
+    out.backward()
+    first = [n.grad for n in order]
+    out.backward()
+    # The second pass adds exactly the first pass's amounts (doubling is exact in floats).
+    assert [n.grad for n in order] == [2 * g for g in first]
+
+
+# --- accumulation semantics, by hand ------------------------------------------------------
+
+
+def test_x_times_x_accumulates_6_then_12() -> None:
+    x = Value(3.0)
+    y = x * x
+    y.backward()
+    assert x.grad == 6.0
+    assert y.grad == 1.0
+    y.backward()
+    assert x.grad == 12.0
+    assert y.grad == 2.0
+
+
+def test_x_plus_x() -> None:
+    x = Value(3.0)
+    y = x + x
+    y.backward()
+    assert x.grad == 2.0
+    y.backward()
+    assert x.grad == 4.0
+
+
+def test_reused_intermediate_is_not_double_counted() -> None:
+    # a = x*y; b = a + a; c = b*a = 2 a²: dc/da = 4a, dc/db = a, dc/dx = 4a y, dc/dy = 4a x.
+    x, y = Value(2.0), Value(-3.0)
+    a = x * y
+    b = a + a
+    c = b * a
+    c.backward()
+    first = {"x": 72.0, "y": -48.0, "a": -24.0, "b": -6.0, "c": 1.0}  # a = -6
+    nodes = {"x": x, "y": y, "a": a, "b": b, "c": c}
+    assert {k: v.grad for k, v in nodes.items()} == first
+    c.backward()
+    assert {k: v.grad for k, v in nodes.items()} == {k: 2 * g for k, g in first.items()}
+
+
+def test_backward_from_an_intermediate_then_from_the_root() -> None:
+    x = Value(3.0)
+    a = x * x  # da/dx = 6
+    c = a * 2 + x  # dc/da = 2, dc/dx = 2 * 6 + 1 = 13
+    a.backward()
+    assert (x.grad, a.grad, c.grad) == (6.0, 1.0, 0.0)
+    c.backward()
+    # The root's pass adds its own amounts; a's earlier grad is not propagated again.
+    assert (x.grad, a.grad, c.grad) == (6.0 + 13.0, 1.0 + 2.0, 1.0)
+
+
+def test_backward_on_a_leaf() -> None:
+    x = Value(3.0)
+    x.backward()
+    assert x.grad == 1.0
+
+
+def test_backward_with_a_seed_gradient() -> None:
+    x = Value(3.0)
+    y = x * x
+    y.backward(2.5)
+    assert y.grad == 2.5
+    assert x.grad == 15.0
+    y.backward(1)
+    assert x.grad == 21.0
+
+
+@pytest.mark.parametrize("bad", [True, "1", None, 1j])
+def test_backward_seed_type_is_checked(bad: object) -> None:
+    with pytest.raises(TypeError, match=re.escape(repr(bad))):
+        Value(1.0).backward(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_backward_seed_must_be_finite(bad: float) -> None:
+    x = Value(1.0)
+    y = x * 2
+    with pytest.raises(ValueError, match=f"finite, got {bad!r}"):
+        y.backward(bad)
+    assert x.grad == 0.0 and y.grad == 0.0  # nothing half-changed
+
+
+def test_constants_get_grads_too() -> None:
+    x = Value(2.0)
+    y = x * 3
+    y.backward()
+    (const,) = [p for p in y.parents if p is not x]
+    assert const.grad == 2.0
+
+
+# --- depth -------------------------------------------------------------------------
+
+
+def test_deep_chain_without_recursion() -> None:
+    # 20x Python's default recursion limit: a recursive walk would fail here.
+    x = Value(0.5)
+    y = x
+    for _ in range(20_000):
+        y = y * 1.0 + 0.0
+    y.backward()
+    assert x.grad == 1.0
+
+
+@pytest.mark.slow
+def test_million_op_chain_under_the_default_recursion_limit() -> None:
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # Python's default, whatever the runner set
+    try:
+        x = Value(0.5)
+        y = x
+        n = 1_000_000
+        for _ in range(n):
+            y = y + x  # one node per op; x is reached through every one of them
+        assert y.data == 0.5 * (n + 1)
+        y.backward()
+        assert x.grad == n + 1.0  # sums of 1.0 are exact below 2**53
+        assert y.grad == 1.0
+        assert y.parents[0].grad == 1.0
+        assert len(toposort(y)) == n + 1
+        # Freeing a million-deep chain must not overflow the C stack either.
+        del y
+        gc.collect()
+        assert x.grad == n + 1.0
+    finally:
+        sys.setrecursionlimit(limit)

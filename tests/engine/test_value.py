@@ -1,0 +1,454 @@
+"""engine.value: construction, node anatomy, arithmetic, errors, stability."""
+
+from __future__ import annotations
+
+import gc
+import math
+import re
+
+import pytest
+from hypothesis import given
+
+from engine import Value, as_value, grad, no_grad
+from tests.strategies import floats, pow_inputs
+
+# --- construction --------------------------------------------------------------------
+
+
+@given(floats(-1e300, 1e300))
+def test_float_data_is_kept(x: float) -> None:
+    v = Value(x)
+    assert v.data == x
+    assert type(v.data) is float
+
+
+def test_int_data_becomes_float() -> None:
+    v = Value(3)
+    assert v.data == 3.0
+    assert type(v.data) is float
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [
+        (True, "bool (True)"),
+        (False, "bool (False)"),
+        (1j, "complex (1j)"),
+        ("a", "str ('a')"),
+        (None, "NoneType (None)"),
+        ([1.0], "list ([1.0])"),
+    ],
+)
+def test_refused_types_name_the_value(bad: object, shown: str) -> None:
+    with pytest.raises(TypeError, match=re.escape(f"not {shown}")):
+        Value(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_data_is_refused(bad: float) -> None:
+    with pytest.raises(ValueError, match=f"finite, got {bad!r}"):
+        Value(bad)
+
+
+def test_int_too_large_for_a_float_is_refused() -> None:
+    with pytest.raises(ValueError, match="too large for a float"):
+        Value(10**400)
+
+
+def test_label() -> None:
+    assert Value(1.0).label == ""
+    assert Value(1.0, label="w").label == "w"
+    with pytest.raises(TypeError, match="label must be a str, not int"):
+        Value(1.0, label=3)  # type: ignore[arg-type]
+
+
+def test_a_leaf_is_a_leaf() -> None:
+    v = Value(2.0)
+    assert v.grad == 0.0
+    assert v.op == ""
+    assert v.is_leaf
+    assert v.parents == ()
+    assert v.local_grads == ()
+    assert v.param is None
+
+
+def test_value_has_slots_not_a_dict() -> None:
+    v = Value(1.0)
+    assert not hasattr(v, "__dict__")
+    with pytest.raises(AttributeError):
+        v.colour = "red"  # type: ignore[attr-defined]
+
+
+def test_as_value() -> None:
+    v = Value(1.0)
+    assert as_value(v) is v
+    c = as_value(2)
+    assert isinstance(c, Value)
+    assert c.data == 2.0
+    assert c.is_leaf
+    with pytest.raises(TypeError, match="str"):
+        as_value("2")  # type: ignore[arg-type]
+
+
+# --- repr, float, comparisons, identity -------------------------------------------------
+
+
+def test_repr() -> None:
+    assert repr(Value(2.0)) == "Value(data=2.0, grad=0.0)"
+    assert repr(Value(2.0, label="x")) == "Value(data=2.0, grad=0.0, label='x')"
+    y = Value(2.0) * 3
+    assert repr(y) == "Value(data=6.0, grad=0.0, op='*')"
+    y.backward()
+    assert repr(y) == "Value(data=6.0, grad=1.0, op='*')"
+
+
+def test_float() -> None:
+    assert float(Value(2.5)) == 2.5
+    assert math.sqrt(Value(4.0)) == 2.0  # anything taking a float takes a Value
+
+
+@given(floats(), floats())
+def test_comparisons_compare_data_and_return_bool(x: float, y: float) -> None:
+    a, b = Value(x), Value(y)
+    for result, expected in [
+        (a < b, x < y),
+        (a <= b, x <= y),
+        (a > b, x > y),
+        (a >= b, x >= y),
+        (a < y, x < y),
+        (a <= y, x <= y),
+        (a > y, x > y),
+        (a >= y, x >= y),
+        (x < b, x < y),
+        (x <= b, x <= y),
+        (x > b, x > y),
+        (x >= b, x >= y),
+    ]:
+        assert type(result) is bool
+        assert result == expected
+
+
+def test_comparison_with_a_bad_type_names_it() -> None:
+    with pytest.raises(TypeError, match=r"str \('a'\) using <"):
+        Value(1.0) < "a"  # type: ignore[operator]  # noqa: B015
+    with pytest.raises(TypeError, match="bool"):
+        Value(1.0) >= True  # noqa: B015
+
+
+def test_equality_and_hash_are_identity() -> None:
+    a, b = Value(1.0), Value(1.0)
+    assert a == a
+    assert a != b
+    assert not (a == 1.0)  # noqa: SIM201
+    assert hash(a) == object.__hash__(a)
+    d = {a: "a", b: "b"}
+    assert len(d) == 2
+    assert d[a] == "a" and d[b] == "b"
+    assert len({a, b, a}) == 2
+
+
+def test_detach() -> None:
+    x = Value(2.0, label="x")
+    y = x * x
+    y.label = "y"
+    d = y.detach()
+    assert d is not y
+    assert d.data == 4.0 and d.label == "y" and d.is_leaf
+    (d * 3).backward()
+    assert x.grad == 0.0 and y.grad == 0.0
+    assert d.grad == 3.0
+
+
+# --- arithmetic with Values and numbers on either side --------------------------------
+
+
+@given(floats(-10.0, 10.0), floats(-10.0, 10.0))
+def test_arithmetic_values(x: float, y: float) -> None:
+    a, b = Value(x), Value(y)
+    for out, expected in [
+        (a + b, x + y),
+        (a + y, x + y),
+        (x + b, x + y),
+        (a - b, x - y),
+        (a - y, x - y),
+        (x - b, x - y),
+        (a * b, x * y),
+        (a * y, x * y),
+        (x * b, x * y),
+        (-a, -x),
+        (abs(a), abs(x)),
+    ]:
+        assert isinstance(out, Value)
+        assert out.data == expected
+
+
+@given(floats(-10.0, 10.0), floats(0.1, 10.0))
+def test_division_values(x: float, y: float) -> None:
+    # x / y is recorded as x * (1 / y) or x * y ** -1: one extra rounding at most.
+    for out in (Value(x) / Value(y), Value(x) / y, x / Value(y), Value(x) / -y):
+        assert isinstance(out, Value)
+    assert (Value(x) / Value(y)).data == pytest.approx(x / y, rel=1e-15, abs=0.0)
+    assert (Value(x) / y).data == pytest.approx(x / y, rel=1e-15, abs=0.0)
+    assert (x / Value(y)).data == pytest.approx(x / y, rel=1e-15, abs=0.0)
+
+
+@given(pow_inputs)
+def test_power_values(xp: tuple[float, float]) -> None:
+    x, p = xp
+    assert (Value(x) ** p).data == x**p
+    if x > 0:
+        assert (Value(x) ** Value(p)).data == x**p
+        assert (x ** Value(p)).data == x**p
+
+
+def test_int_operands() -> None:
+    assert (Value(2) + 1).data == 3.0
+    assert (3 * Value(2)).data == 6.0
+    assert (Value(2) ** 2).data == 4.0
+    assert (2 ** Value(3)).data == 8.0
+    assert (1 / Value(4)).data == 0.25
+
+
+@pytest.mark.parametrize("bad", ["a", None, 1j, True, [1]])
+def test_bad_operands_name_the_culprit(bad: object) -> None:
+    name = type(bad).__name__
+    v = Value(1.0)
+    for op in (
+        lambda: v + bad,
+        lambda: bad + v,
+        lambda: v - bad,
+        lambda: bad - v,
+        lambda: v * bad,
+        lambda: bad * v,
+        lambda: v / bad,
+        lambda: bad / v,
+        lambda: v**bad,
+        lambda: bad**v,
+    ):
+        with pytest.raises(TypeError, match=name):
+            op()
+
+
+def test_add_string_message() -> None:
+    with pytest.raises(TypeError, match=r"unsupported operand for Value \+: str \('a'\)"):
+        Value(1) + "a"  # type: ignore[operator]
+
+
+def test_nan_operand_is_refused() -> None:
+    with pytest.raises(ValueError, match="nan"):
+        Value(1.0) + math.nan
+    with pytest.raises(ValueError, match="inf"):
+        Value(1.0) * math.inf
+
+
+# --- how each composed op is recorded ---------------------------------------------------
+
+
+def test_subtraction_is_addition_of_a_negation() -> None:
+    x, y = Value(5.0), Value(3.0)
+    d = x - y
+    assert d.op == "+" and d.data == 2.0
+    assert d.parents[0] is x
+    (neg,) = [p for p in d.parents if p is not x]
+    assert neg.op == "neg" and neg.parents == (y,)
+    c = x - 3
+    assert c.op == "+" and c.parents[0] is x and c.parents[1].data == -3.0
+    r = 3 - x
+    assert r.op == "+" and r.data == -2.0 and r.parents[1].op == "neg"
+
+
+def test_division_by_a_number_folds_into_a_product() -> None:
+    x = Value(3.0)
+    q = x / 4
+    assert q.op == "*"
+    assert q.parents[0] is x
+    assert q.parents[1].is_leaf and q.parents[1].data == 0.25
+    assert q.local_grads == (0.25, 3.0)
+
+
+def test_division_by_a_value_is_a_product_with_a_power() -> None:
+    x, y = Value(3.0), Value(4.0)
+    q = x / y
+    assert q.op == "*" and q.parents[0] is x
+    inv = q.parents[1]
+    assert inv.op == "**" and inv.parents == (y,) and inv.param == -1.0
+    assert (2 / y).parents[1].op == "**"
+
+
+def test_power_by_a_number_is_unary_with_a_param() -> None:
+    x = Value(2.0)
+    y = x**3
+    assert y.op == "**" and y.parents == (x,) and y.param == 3.0 and y.local_grads == (12.0,)
+    assert type(y.param) is float
+
+
+def test_power_by_a_value_is_binary() -> None:
+    x, p = Value(2.0), Value(3.0)
+    y = x**p
+    assert y.op == "pow" and y.parents == (x, p) and y.param is None
+    assert y.local_grads == (12.0, pytest.approx(8 * math.log(2.0), rel=1e-15))
+    r = 2**p
+    assert r.op == "pow" and r.parents[1] is p and r.data == 8.0
+
+
+def test_leaky_relu_keeps_its_slope_as_param() -> None:
+    y = Value(-2.0).leaky_relu(0.2)
+    assert y.op == "leaky_relu" and y.param == 0.2 and y.data == pytest.approx(-0.4)
+    assert Value(-2.0).leaky_relu().param == 0.01
+
+
+@pytest.mark.parametrize("bad", ["0.1", None, True])
+def test_leaky_relu_slope_type_is_checked(bad: object) -> None:
+    with pytest.raises(TypeError, match="slope"):
+        Value(1.0).leaky_relu(bad)  # type: ignore[arg-type]
+
+
+def test_leaky_relu_slope_must_be_finite() -> None:
+    with pytest.raises(ValueError, match="nan"):
+        Value(1.0).leaky_relu(math.nan)
+
+
+# --- elementwise methods ------------------------------------------------------------
+
+
+@given(floats(-20.0, 20.0))
+def test_methods_compute_the_function(x: float) -> None:
+    v = Value(x)
+    assert v.exp().data == math.exp(x)
+    assert v.tanh().data == math.tanh(x)
+    assert v.sin().data == math.sin(x)
+    assert v.cos().data == math.cos(x)
+    assert v.relu().data == max(x, 0.0)
+    assert v.identity().data == x
+    assert v.sigmoid().data == pytest.approx(1 / (1 + math.exp(-x)), rel=1e-12, abs=1e-15)
+    assert v.softplus().data == pytest.approx(math.log1p(math.exp(x)), rel=1e-12, abs=1e-15)
+    if x > 0:
+        # Under no_grad: below 5.6e-309 the value of log is fine but its derivative
+        # 1/x overflows, which recording refuses (tested below).
+        with no_grad():
+            assert v.log().data == math.log(x)
+            assert v.sqrt().data == math.sqrt(x)
+
+
+# --- domain errors name the op and the input -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "pattern"),
+    [
+        (lambda: Value(0.0).log(), ValueError, r"log\(0\.0\)"),
+        (lambda: Value(-1.0).log(), ValueError, r"log\(-1\.0\)"),
+        (lambda: Value(-1.0).sqrt(), ValueError, r"sqrt\(-1\.0\)"),
+        (lambda: Value(3.0) / 0, ZeroDivisionError, r"3\.0 / 0"),
+        (lambda: Value(3.0) / Value(0.0), ZeroDivisionError, r"3\.0 / Value\(data=0\.0"),
+        (lambda: 3 / Value(0.0), ZeroDivisionError, r"3 / 0\.0"),
+        (lambda: Value(0.0) ** -1, ZeroDivisionError, r"0\.0 \*\* -1\.0"),
+        (lambda: Value(-2.0) ** 0.5, ValueError, r"\(-2\.0\) \*\* 0\.5 is not a real"),
+        (lambda: Value(1000.0).exp(), OverflowError, r"exp\(1000\.0\) overflows"),
+        (lambda: Value(0.0).sqrt(), ValueError, r"sqrt\(0\.0\): the derivative is infinite"),
+        (lambda: Value(0.0) ** 0.5, ValueError, r"0\.0, 0\.5\): the derivative is infinite"),
+        (lambda: Value(-2.0) ** Value(2.0), ValueError, r"\(-2\.0\) \*\* Value"),
+        (lambda: (-2) ** Value(2.0), ValueError, "negative base"),
+        (lambda: Value(1e200) * 1e200, OverflowError, r"1e\+200 \* 1e\+200 overflows"),
+        (lambda: Value(1e308) + 1e308, OverflowError, r"\+ 1e\+308 overflows"),
+        (lambda: Value(10.0) ** 400, OverflowError, "overflows"),
+    ],
+)
+def test_domain_errors(make, error, pattern) -> None:
+    with pytest.raises(error, match=pattern):
+        make()
+
+
+def test_domain_errors_are_never_complex_or_nan() -> None:
+    # The whole family of "would be complex / infinite" inputs: each raises, none returns.
+    for make in (
+        lambda: Value(-8.0) ** (1 / 3),
+        lambda: Value(-1e-300).sqrt(),
+        lambda: Value(-0.5) ** 1.5,
+        lambda: Value(0.0) ** -0.5,
+    ):
+        with pytest.raises((ValueError, ZeroDivisionError)):
+            make()
+
+
+def test_derivative_overflow_is_refused_when_recording() -> None:
+    # The value is finite but the local derivative is not: log'(1e-310) = 1e310,
+    # d/dx x ** -1 at 1e-200 = -1e400. Recording them would put inf into every grad.
+    with pytest.raises(OverflowError, match=r"log\(1e-310\): the derivative overflows"):
+        Value(1e-310).log()
+    with pytest.raises(OverflowError, match=r"1e-200, -1\.0\): the derivative overflows"):
+        Value(1e-200) ** -1
+    with no_grad():
+        assert Value(1e-310).log().data == math.log(1e-310)
+        assert (1 / Value(1e-200)).data == pytest.approx(1e200)
+
+
+def test_values_at_no_derivative_points_work_without_recording() -> None:
+    with no_grad():
+        assert Value(0.0).sqrt().data == 0.0
+        assert (Value(0.0) ** 0.5).data == 0.0
+        assert (Value(-2.0) ** Value(2.0)).data == 4.0
+
+
+def test_failed_op_changes_nothing() -> None:
+    x = Value(-1.0)
+    with pytest.raises(ValueError):
+        x.log()
+    assert x.data == -1.0 and x.grad == 0.0 and x.is_leaf
+
+
+# --- non-differentiable points and stability --------------------------------------
+
+
+def test_relu_and_abs_derivative_at_zero_is_zero() -> None:
+    for f in (lambda v: v.relu(), abs):
+        x = Value(0.0)
+        y = f(x)
+        y.backward()
+        assert y.data == 0.0
+        assert x.grad == 0.0
+    x = Value(0.0)
+    x.leaky_relu(0.1).backward()
+    assert x.grad == 0.1
+
+
+@pytest.mark.parametrize("x", [1000.0, -1000.0])
+def test_tanh_sigmoid_softplus_are_stable_at_1000(x: float) -> None:
+    sign = 1.0 if x > 0 else -1.0
+    # Exact float64 values: tanh(±1000) = ±1, sigmoid(1000) = 1, sigmoid(-1000) = e^-1000
+    # which underflows to 0, softplus(1000) = 1000 + log1p(e^-1000) = 1000,
+    # softplus(-1000) = e^-1000 -> 0. Derivatives: 1 - tanh² = 0, s(1 - s) = 0,
+    # softplus' = sigmoid.
+    for method, value, slope in [
+        (Value.tanh, sign, 0.0),
+        (Value.sigmoid, max(sign, 0.0), 0.0),
+        (Value.softplus, max(x, 0.0), max(sign, 0.0)),
+    ]:
+        v = Value(x)
+        y = method(v)
+        y.backward()
+        assert y.data == value
+        assert v.grad == slope
+        assert grad(method)(x) == slope
+        second = grad(grad(method))(x)
+        assert second == 0.0  # tanh'', sigmoid'', softplus'' = sigmoid' all vanish in float64
+    assert Value(-1000.0).softplus().data >= 0.0
+
+
+# --- memory layout: no reference cycle per node ------------------------------------
+
+
+def test_a_graph_is_freed_without_the_cycle_collector() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        x = Value(0.3)
+        y = x
+        for _ in range(200):
+            y = (y * 1.01 + x).tanh() - x.sigmoid() / 2
+        y.backward()
+        del x, y
+        # Reference counting alone freed everything: nothing left for the collector.
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
