@@ -1,0 +1,319 @@
+"""The ``chainrule`` command, run in-process through ``main(argv)`` (and once as a process)."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine import Value, numerical_grad
+from viz.cli import EXAMPLES, main, parse_assignments
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _hide_dot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+# --- graph -------------------------------------------------------------------------------
+
+
+def test_graph_prints_gradients_and_writes_dot(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "g.dot"
+    code, out, err = run(capsys, "graph", "tanh(x*w + b)", "x=2", "w=-3", "b=6.88", "-o", str(path))
+    assert (code, err) == (0, "")
+    x, w, b = Value(2.0, label="x"), Value(-3.0, label="w"), Value(6.88, label="b")
+    y = (x * w + b).tanh()
+    y.backward()
+    lines = out.splitlines()
+    assert lines[0] == f"tanh(x*w + b) = {y.data:.10g}   at x=2, w=-3, b=6.88"
+    assert lines[1:4] == [f"  d/d{v.label} = {v.grad:.10g}" for v in (x, w, b)]
+    assert lines[4] == f"wrote {path}"
+    dot = path.read_text(encoding="utf-8")
+    assert dot.startswith("digraph {") and "<B>x</B>" in dot and "<B>w</B>" in dot
+    assert "tanh(x*w + b)" in dot  # the title
+
+
+def test_graph_options(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "g.dot"
+    code, _, _ = run(capsys, "graph", "x**2", "x=3", "-o", str(path), "--rankdir", "TB",
+                     "--edge-grads", "--digits", "2")
+    assert code == 0
+    dot = path.read_text(encoding="utf-8")
+    assert 'rankdir="TB"' in dot and "∂ 6" in dot and "**2" in dot
+
+
+@pytest.mark.needs_dot
+@pytest.mark.parametrize(
+    ("fmt", "magic"), [("svg", b"<?xml"), ("png", b"\x89PNG"), ("pdf", b"%PDF")]
+)
+def test_graph_renders(tmp_path: Path, capsys, fmt: str, magic: bytes) -> None:
+    path = tmp_path / f"graph.{fmt}"
+    code, out, _ = run(capsys, "graph", "log(x) * y**2", "x=3", "y=0.5", "-o", str(path))
+    assert code == 0 and out.endswith(f"wrote {path}\n")
+    assert path.read_bytes().startswith(magic)
+    other = tmp_path / "picture"
+    assert run(capsys, "graph", "x*y", "x=1", "y=2", "-o", str(other), "--format", fmt)[0] == 0
+    assert other.read_bytes().startswith(magic)
+
+
+@pytest.mark.needs_dot
+def test_graph_default_output_is_graph_svg(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "graph", "x + 1", "x=1")[0] == 0
+    assert (tmp_path / "graph.svg").read_bytes().startswith(b"<?xml")
+    assert run(capsys, "graph", "x + 1", "x=1", "--format", "dot")[0] == 0
+    assert (tmp_path / "graph.dot").exists()
+
+
+def test_graph_without_graphviz_writes_the_dot_text(tmp_path: Path, capsys, monkeypatch) -> None:
+    _hide_dot(monkeypatch, tmp_path)
+    path = tmp_path / "graph.svg"
+    code, out, err = run(capsys, "graph", "x*y", "x=1", "y=2", "-o", str(path))
+    assert code == 1
+    assert not path.exists()
+    assert (tmp_path / "graph.dot").read_text(encoding="utf-8").startswith("digraph {")
+    assert "d/dx = 2" in out
+    assert "apt-get install graphviz" in err and f"dot -Tsvg {tmp_path / 'graph.dot'}" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# --- check -------------------------------------------------------------------------------
+
+
+def test_check_agrees(capsys) -> None:
+    code, out, err = run(capsys, "check", "sin(x) * y", "x=1", "y=2")
+    assert (code, err) == (0, "")
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("d/d")}
+    assert float(rows["d/dx"][1]) == pytest.approx(2 * math.cos(1.0), rel=1e-9)
+    assert float(rows["d/dy"][1]) == pytest.approx(math.sin(1.0), rel=1e-9)
+    (numeric,) = numerical_grad(lambda v: v.sin() * 2.0, 1.0)
+    assert float(rows["d/dx"][2]) == pytest.approx(numeric, rel=1e-9)
+    assert rows["d/dx"][-1] == rows["d/dy"][-1] == "ok"
+    assert "all 2 derivatives agree" in out
+
+
+def test_check_disagrees_at_a_kink(capsys) -> None:
+    code, out, _ = run(capsys, "check", "relu(x)", "x=0")
+    assert code == 1
+    row = next(line.split() for line in out.splitlines() if line.startswith("d/dx"))
+    assert row[1:3] == ["0", "0.5"] and row[-1] == "MISMATCH"
+    assert "1 of 1 derivatives disagree" in out
+
+
+def test_check_tolerances_are_options(capsys) -> None:
+    assert run(capsys, "check", "relu(x)", "x=0", "--atol", "0.6")[0] == 0
+    assert run(capsys, "check", "x**3", "x=2", "--eps", "0.1", "--rtol", "0", "--atol", "0")[0] == 1
+
+
+def test_check_cannot_step_outside_the_domain(capsys) -> None:
+    code, out, err = run(capsys, "check", "log(x)", "x=1e-7")
+    assert code == 2 and out == ""
+    assert "central differences in x at x=1e-07" in err and "log(" in err
+
+
+# --- explain -----------------------------------------------------------------------------
+
+
+def test_explain_examples_are_the_worked_examples() -> None:
+    from nn import WORKED_EXAMPLES
+
+    assert tuple(WORKED_EXAMPLES) == EXAMPLES
+
+
+@pytest.mark.parametrize(
+    ("example", "figures"),
+    [
+        ("backprop-by-hand", ["0.491178", "0.710949", "0.501753", "0.689647", "-0.508822"]),
+        ("two-two-two", ["0.59327", "0.751365", "0.298371", "0.358916"]),
+    ],
+)
+def test_explain_text(capsys, example: str, figures: list[str]) -> None:
+    code, out, err = run(capsys, "explain", "--example", example)
+    assert (code, err) == (0, "")
+    for figure in figures:
+        assert figure in out
+    assert "Forward pass" in out and "Backward pass" in out
+
+
+def test_explain_defaults_to_backprop_by_hand_and_speaks_markdown(capsys) -> None:
+    code, out, _ = run(capsys, "explain", "--format", "markdown")
+    assert code == 0
+    assert out.startswith("# Backprop by hand")
+    assert "$$" in out and "|---:|" in out and "0.710949" in out
+
+
+# --- demo --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fast_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    import viz.demo
+
+    monkeypatch.setattr(viz.demo, "RESOLUTION", 8)  # a coarse decision-boundary grid
+
+
+def test_demo_writes_plots_and_the_neuron_graph(tmp_path: Path, capsys, fast_demo) -> None:
+    pytest.importorskip("matplotlib")
+    out_dir = tmp_path / "out"
+    code, out, _err = run(capsys, "demo", "--steps", "3", "--seed", "1", "--out", str(out_dir))
+    assert code == 0
+    assert "Training MLP(2, [16, 16, 1])" in out and "accuracy" in out
+    table = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[0] for row in table] == ["1", "2", "3"]
+    assert (out_dir / "decision_boundary.png").read_bytes().startswith(b"\x89PNG")
+    assert (out_dir / "training_curves.png").read_bytes().startswith(b"\x89PNG")
+    graph = out_dir / ("neuron.svg" if (out_dir / "neuron.svg").exists() else "neuron.dot")
+    assert graph.exists()
+    if graph.suffix == ".svg":
+        svg = graph.read_text(encoding="utf-8")
+        assert "layers.0.neurons.0" in svg and ">w.0<" in svg and ">x0<" in svg
+
+
+def test_demo_is_reproducible(tmp_path: Path, capsys, fast_demo, monkeypatch) -> None:
+    _hide_dot(monkeypatch, tmp_path)
+    first = run(capsys, "demo", "--steps", "2", "--out", str(tmp_path / "a"))
+    second = run(capsys, "demo", "--steps", "2", "--out", str(tmp_path / "b"))
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    assert first[1].replace(a, "D") == second[1].replace(b, "D")
+    assert Path(a, "neuron.dot").read_text() == Path(b, "neuron.dot").read_text()
+
+
+def test_demo_without_graphviz_writes_dot_and_says_how(tmp_path: Path, capsys, fast_demo,
+                                                      monkeypatch) -> None:
+    _hide_dot(monkeypatch, tmp_path)
+    out_dir = tmp_path / "out"
+    code, out, _ = run(capsys, "demo", "--steps", "1", "--out", str(out_dir))
+    assert code == 0
+    assert not (out_dir / "neuron.svg").exists()
+    assert (out_dir / "neuron.dot").read_text(encoding="utf-8").startswith("digraph {")
+    assert "apt-get install graphviz" in out and f"dot -Tsvg {out_dir / 'neuron.dot'}" in out
+
+
+# --- bad usage: status 2, one line, never a traceback -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "choose a command"),
+        (["frobnicate"], "invalid choice"),
+        (["graph"], "required: EXPR"),
+        (["graph", "x*y", "x=1"], "unknown name 'y'"),
+        (["graph", "x*y", "x=1", "y"], "expected NAME=VALUE, got 'y'"),
+        (["graph", "x", "x=abc"], "must be a number, got 'abc'"),
+        (["graph", "x", "x=nan"], "finite"),
+        (["graph", "x", "x=inf"], "finite"),
+        (["graph", "x", "x=1", "x=2"], "given twice"),
+        (["graph", "x", "x=1", "y=2"], "'y' not used"),
+        (["graph", "x", "1x=2"], "not a valid variable name"),
+        (["graph", "exp(x)", "x=1", "exp=2"], "is a function name"),
+        (["graph", "2 + 3"], "no variables"),
+        (["graph", "log(x)", "x=0"], "log(0.0) is undefined"),
+        (["graph", "1/x", "x=0"], "division by zero"),
+        (["graph", "sqrt(x)", "x=0"], "derivative is infinite"),
+        (["graph", "x", "x=1", "--format", "gif"], "invalid choice"),
+        (["graph", "x", "x=1", "-o", "g.gif"], "cannot tell the format"),
+        (["graph", "x", "x=1", "-o", "/no/such/dir/g.svg"], "does not exist"),
+        (["graph", "x", "x=1", "--digits", "0"], "--digits"),
+        (["graph", "x", "x=1", "--bogus"], "unrecognized arguments"),
+        (["check", "x", "x=1", "--eps", "2"], "--eps"),
+        (["check", "x", "x=1", "--atol", "-1"], "--atol"),
+        (["check", "x", "x=1", "--rtol", "nan"], "--rtol"),
+        (["check", "x", "x=1", "--eps", "tiny"], "invalid float value"),
+        (["demo", "--steps", "0"], "--steps must be at least 1"),
+        (["demo", "--steps", "many"], "invalid int value"),
+        (["explain", "--example", "xor"], "invalid choice"),
+        (["explain", "--format", "html"], "invalid choice"),
+    ],
+)
+def test_bad_usage(capsys, tmp_path: Path, monkeypatch, argv: list[str], message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and out == ""
+    first = err.splitlines()[0]
+    assert first.startswith("chainrule") and ": error: " in first and message in first
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_demo_out_must_be_a_directory(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "file"
+    f.write_text("x")
+    code, _, err = run(capsys, "demo", "--out", str(f))
+    assert code == 2 and "is a file" in err
+
+
+@pytest.mark.parametrize(
+    ("expr", "column"),
+    [
+        ("__import__('os').system('ls')", 17),
+        ("x.__class__", 2),
+        ("(lambda: x)()", 2),
+        ("[x for x in 'ab']", 1),
+        ("x[0]", 1),
+        ("exp(x=1)", 5),
+        ("open('x')", 1),
+        ("x ** 99999", 6),
+    ],
+)
+def test_injection_attempts_are_refused_with_a_caret(capsys, tmp_path, monkeypatch,
+                                                     expr: str, column: int) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "graph", expr, "x=1")
+    assert code == 2 and out == ""
+    first, shown, caret = err.splitlines()
+    assert f"(column {column})" in first
+    assert shown == "  " + expr
+    assert caret.index("^") == 2 + column - 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["demo", "graph", "check", "explain"])
+def test_every_subcommand_has_help_with_an_example(capsys, command: str) -> None:
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    assert f"usage: chainrule {command}" in out
+    assert "example:" in out and f"chainrule {command}" in out.split("example:")[1]
+
+
+def test_top_level_help(capsys) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for command in ("demo", "graph", "check", "explain"):
+        assert command in out
+
+
+def test_parse_assignments() -> None:
+    assert parse_assignments(["x=2", "w = -3", "b=6.88e0"]) == {"x": 2.0, "w": -3.0, "b": 6.88}
+    assert parse_assignments([]) == {}
+
+
+def test_runs_as_a_program() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "viz.cli", "check", "--help"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: chainrule check")
+    bad = subprocess.run(
+        [sys.executable, "-m", "viz.cli", "graph", "__import__('os')"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("chainrule graph: error: unknown function '__import__'")

@@ -1,0 +1,236 @@
+"""Plots with matplotlib (the optional ``plot`` extra): a decision boundary, training curves.
+
+matplotlib is imported inside the functions, never when :mod:`viz` is imported.
+The figures are made with ``matplotlib.figure.Figure`` directly, not with pyplot:
+no global backend is switched, no window opens, nothing is shown from library
+code, and a figure written to a file is drawn by the Agg (or PDF/SVG) canvas.
+In Jupyter the returned Figure displays inline.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine import Value, no_grad
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_decision_boundary", "plot_training_curves", "require_matplotlib"]
+
+#: Point colours by class (a colour-blind-safe pair first, then more for more classes).
+CLASS_COLORS = ("#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2")
+REGION_COLORS = ("#dbeafe", "#ffedd5", "#dcfce7", "#f3e8ff", "#fee2e2", "#cffafe")
+
+
+def require_matplotlib() -> None:
+    """Import matplotlib, or raise ImportError saying how to install it."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise ImportError(
+            "the plots need matplotlib, an optional extra: pip install 'chainrule[plot]' "
+            "(or pip install matplotlib)"
+        ) from e
+
+
+def _new_figure(size: tuple[float, float]) -> Figure:
+    require_matplotlib()
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size, layout="constrained")
+
+
+def _save(fig: Figure, path: str | os.PathLike[str]) -> None:
+    """Write ``fig`` to ``path`` (format from its suffix) via a temp file and a rename."""
+    from viz.render import atomic_path
+
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=144, format=fmt)
+
+
+def _points(X: Sequence[Sequence[float]], y: Sequence[Any]) -> tuple[list[list[float]], list[int]]:
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} points but y has {len(y)} labels")
+    if not X:
+        raise ValueError("X is empty: nothing to plot")
+    rows = []
+    for i, row in enumerate(X):
+        if len(row) != 2:
+            raise ValueError(
+                f"a decision boundary needs 2-D points; X[{i}] has {len(row)} coordinates"
+            )
+        rows.append([float(row[0]), float(row[1])])
+    labels = []
+    for i, t in enumerate(y):
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or t != int(t):
+            raise ValueError(f"y[{i}] must be an integer class label, got {t!r}")
+        labels.append(int(t))
+    return rows, labels
+
+
+def _classes(labels: list[int]) -> list[int]:
+    classes = sorted(set(labels))
+    if len(classes) > len(CLASS_COLORS):
+        raise ValueError(f"at most {len(CLASS_COLORS)} classes can be drawn, got {len(classes)}")
+    return classes
+
+
+def _scores(model: Callable[[list[float]], Any], point: list[float]) -> list[float]:
+    """The model's output at ``point`` as a list of floats (one entry per output)."""
+    out = model(point)
+    items = out if isinstance(out, (list, tuple)) else [out]
+    scores = []
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, (Value, int, float)):
+            raise TypeError(
+                f"the model must return a Value or a list of Values, not {type(v).__name__}"
+            )
+        scores.append(float(v))
+    if not scores:
+        raise ValueError("the model returned an empty list")
+    return scores
+
+
+def _classify(scores: Sequence[float], threshold: float, negative: int, positive: int) -> int:
+    """One score: ``positive`` above the threshold; several: the index of the largest."""
+    if len(scores) == 1:
+        return positive if scores[0] > threshold else negative
+    return max(range(len(scores)), key=scores.__getitem__)
+
+
+def plot_decision_boundary(
+    model: Callable[[list[float]], Any],
+    X: Sequence[Sequence[float]],
+    y: Sequence[Any],
+    path: str | os.PathLike[str] | None = None,
+    ax: Axes | None = None,
+    *,
+    resolution: int = 60,
+    threshold: float = 0.0,
+    margin: float = 0.25,
+    title: str | None = None,
+) -> Figure:
+    """The regions a 2-D classifier assigns to each class, with the data points on top.
+
+    ``model`` maps ``[x0, x1]`` to one score (class ``max(y)`` where the score is
+    above ``threshold``, class ``min(y)`` elsewhere: use 0 for raw scores, 0.5 for
+    a sigmoid output) or to a list of scores (the class is the index of the
+    largest). It is evaluated on a ``resolution`` × ``resolution`` grid under
+    ``engine.no_grad()``, so no graph is built. Draws into ``ax`` if given, else
+    into a new Figure; writes the figure to ``path`` if given (format from the
+    suffix). Returns the Figure.
+    """
+    if isinstance(resolution, bool) or not isinstance(resolution, int):
+        raise TypeError(f"resolution must be an int, not {type(resolution).__name__}")
+    if not 2 <= resolution <= 1000:
+        raise ValueError(f"resolution must be from 2 to 1000, got {resolution}")
+    points, labels = _points(X, y)
+    classes = _classes(labels)
+    negative, positive = (classes[0], classes[-1]) if len(classes) > 1 else (0, 1)
+    require_matplotlib()
+    import numpy as np
+
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    pad_x = (max(xs) - min(xs)) * margin or 1.0
+    pad_y = (max(ys) - min(ys)) * margin or 1.0
+    gx = np.linspace(min(xs) - pad_x, max(xs) + pad_x, resolution)
+    gy = np.linspace(min(ys) - pad_y, max(ys) + pad_y, resolution)
+    with no_grad():
+        grid = np.array([[_scores(model, [float(u), float(v)]) for u in gx] for v in gy])
+        predicted = [_classify(_scores(model, p), threshold, negative, positive) for p in points]
+    k_out = grid.shape[2]
+
+    fig = _new_figure((5.5, 4.5)) if ax is None else ax.get_figure()
+    if ax is None:
+        ax = fig.add_subplot()
+    # Regions and boundaries come from contours of the scores themselves, which
+    # interpolate between grid points: smooth curves, not a staircase of cells.
+    if k_out == 1:
+        regions = [(negative, threshold - grid[:, :, 0]), (positive, grid[:, :, 0] - threshold)]
+    else:
+        regions = []
+        for k in range(k_out):
+            others = np.delete(grid, k, axis=2).max(axis=2)
+            regions.append((k, grid[:, :, k] - others))  # > 0 where class k wins
+    for k, m in regions:
+        top = float(m.max())
+        if top > 0:
+            color = REGION_COLORS[k % len(REGION_COLORS)]
+            ax.contourf(gx, gy, m, levels=[0.0, top], colors=[color])
+            if float(m.min()) < 0:
+                ax.contour(gx, gy, m, levels=[0.0], colors="#334155", linewidths=1.2)
+    for k in classes:
+        px = [p[0] for p, t in zip(points, labels, strict=True) if t == k]
+        py = [p[1] for p, t in zip(points, labels, strict=True) if t == k]
+        ax.scatter(px, py, s=22, color=CLASS_COLORS[k % len(CLASS_COLORS)],
+                   edgecolors="white", linewidths=0.6, label=f"class {k}", zorder=3)
+    hits = sum(p == t for p, t in zip(predicted, labels, strict=True))
+    ax.set_title(title or f"decision boundary (accuracy {hits / len(points):.0%})")
+    ax.set_xlabel("x0")
+    ax.set_ylabel("x1")
+    ax.set_xlim(gx[0], gx[-1])
+    ax.set_ylim(gy[0], gy[-1])
+    ax.legend(loc="upper right", fontsize="small", framealpha=0.9)
+    if path is not None:
+        _save(fig, path)
+    return fig  # type: ignore[return-value]
+
+
+def _series(history: Any, name: str) -> list[float]:
+    values = history.get(name, []) if isinstance(history, dict) else getattr(history, name, [])
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise TypeError(f"history.{name} must be a list of numbers") from None
+    return out
+
+
+def plot_training_curves(
+    history: Any,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Loss (log scale when it spans a wide range) and accuracy against the step.
+
+    ``history`` is what ``nn.train`` returns (``.loss``, ``.accuracy`` lists), or a
+    dict with those keys; the accuracy panel is left out when there is none.
+    Writes the figure to ``path`` if given; returns the Figure.
+    """
+    loss = _series(history, "loss")
+    accuracy = _series(history, "accuracy")
+    if not loss:
+        raise ValueError("the history has no loss values: nothing to plot")
+    fig = _new_figure((9.0, 3.6) if accuracy else (5.0, 3.6))
+    axes = fig.subplots(1, 2 if accuracy else 1, squeeze=False)[0]
+    steps = range(1, len(loss) + 1)
+    ax = axes[0]
+    ax.plot(steps, loss, color="#b91c1c", linewidth=1.6)
+    positive = [v for v in loss if v > 0]
+    if len(positive) == len(loss) and max(positive) / min(positive) > 100:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title("loss")
+    ax.grid(True, alpha=0.3)
+    if accuracy:
+        ax = axes[1]
+        ax.plot(range(1, len(accuracy) + 1), [100 * a for a in accuracy], color="#2563eb",
+                linewidth=1.6)
+        ax.set_ylim(0, 101)
+        ax.set_xlabel("step")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(f"accuracy (final {accuracy[-1]:.0%})")
+        ax.grid(True, alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        _save(fig, path)
+    return fig
