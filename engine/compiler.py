@@ -79,6 +79,10 @@ _TEMPLATES: dict[str, tuple[str, tuple[str, ...]]] = {
     "**": ("_power({x}, {p})", ("_d_pow({x}, {out}, {p})",)),
     "sin": ("_sin({x})", ("_cos({x})",)),
     "cos": ("_cos({x})", ("-_sin({x})",)),
+    "max": (
+        "({x} if {x} >= {y} else {y})",
+        ("(1.0 if {x} >= {y} else 0.0)", "(0.0 if {x} >= {y} else 1.0)"),
+    ),
 }
 
 _NAMESPACE_BASE: dict[str, Any] = {

@@ -16,7 +16,19 @@ from typing import Any, TypeVar
 
 from engine import operators
 
-__all__ = ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "sin", "cos"]
+__all__ = [
+    "exp",
+    "log",
+    "sqrt",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "leaky_relu",
+    "softplus",
+    "sin",
+    "cos",
+    "maximum",
+]
 
 T = TypeVar("T")
 
@@ -98,3 +110,14 @@ def cos(x: T) -> T:
     """Cosine."""
     f = _number(x, "cos")
     return operators.cos(f) if f is not None else x.cos()  # type: ignore[attr-defined, return-value]
+
+
+def maximum(x: Any, y: Any) -> Any:
+    """The larger of x and y; recorded (gradient to the larger) when either is a Value."""
+    fx = _number(x, "max")
+    fy = _number(y, "max")
+    if fx is not None and fy is not None:
+        return operators.maximum(fx, fy)
+    if fx is not None:
+        return y.max(x)  # the tie goes to y here: max is symmetric in value
+    return x.max(y)

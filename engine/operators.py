@@ -30,6 +30,7 @@ __all__ = [
     "sin",
     "cos",
     "absolute",
+    "maximum",
 ]
 
 #: ``exp(x)`` overflows float64 for x above this (``math.log(sys.float_info.max)``).
@@ -139,3 +140,8 @@ def cos(x: float) -> float:
 def absolute(x: float) -> float:
     """|x|."""
     return abs(x)
+
+
+def maximum(x: float, y: float) -> float:
+    """The larger of x and y (x on a tie)."""
+    return x if x >= y else y

@@ -177,6 +177,12 @@ def d_cos(x: Any, out: Any) -> Any:
     return -F.sin(x)
 
 
+def d_max(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
+    """d max(x, y) = (1, 0) where x >= y, else (0, 1): the gradient goes to the winner
+    (to x on a tie; PyTorch's ``maximum`` would split it)."""
+    return (1.0, 0.0) if x >= y else (0.0, 1.0)
+
+
 def d_abs(x: Any, out: Any) -> Any:
     """d|x|/dx = sign(x), with abs'(0) = 0 as in PyTorch."""
     return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
@@ -199,3 +205,4 @@ SOFTPLUS = register(Op("softplus", 1, operators.softplus, d_softplus))
 SIN = register(Op("sin", 1, operators.sin, d_sin))
 COS = register(Op("cos", 1, operators.cos, d_cos))
 ABS = register(Op("abs", 1, operators.absolute, d_abs))
+MAX = register(Op("max", 2, operators.maximum, d_max))

@@ -463,6 +463,12 @@ class Value:
         """Cosine; d/dx = -sin x."""
         return self._apply1(ops.COS)
 
+    def max(self, other: Value | Number) -> Value:
+        """max(x, y); the gradient goes to the larger (to x on a tie): d/dx = 1 where
+        x >= y, else 0. Stable shifts like log-sum-exp's use it: unlike ``max(...).data``
+        it is recorded, so a compiled replay follows new inputs."""
+        return self._apply2(_lift(other, "max"), ops.MAX)
+
     def identity(self) -> Value:
         """A new node equal to x (d/dx = 1): a fresh variable that still leads back to x."""
         return self._apply1(ops.IDENTITY)

@@ -52,13 +52,25 @@ def _reduce(terms: list[Value], reduction: str, name: str) -> Value:
     raise ValueError(f"{name}: reduction must be 'mean' or 'sum', got {reduction!r}")
 
 
-def _target(t: Any, name: str, where: str) -> float:
+def _target(t: Any, name: str, where: str) -> Any:
+    """A target as a float; a Value target (a compiled step's input) stays a Value.
+
+    Checks on a target look at ``_number(t)``: comparing the Value itself would be
+    control flow on a traced input (see ``engine.compile``).
+    """
+    if isinstance(t, Value):
+        return t
     if isinstance(t, bool) or not isinstance(t, (int, float)):
         raise TypeError(f"{name}: target{where} must be a number, not {type(t).__name__} ({t!r})")
     f = float(t)
     if not math.isfinite(f):
         raise ValueError(f"{name}: target{where} must be finite, got {t!r}")
     return f
+
+
+def _number(t: Any) -> float:
+    """The number a target stands for (its data, for a Value target)."""
+    return t.data if isinstance(t, Value) else t  # type: ignore[no-any-return]
 
 
 def _is_seq(x: Any) -> bool:
@@ -119,6 +131,7 @@ def binary_cross_entropy(probs: Any, targets: Any, reduction: str = "mean") -> V
     name = "binary_cross_entropy"
     terms = []
     for i, (p, t) in enumerate(_pairs(probs, targets, name)):
+        t = _number(t)  # the terms present depend on t: a Value target counts as constant
         if not 0.0 <= p.data <= 1.0:
             raise ValueError(f"{name}: probability {i} is {p.data!r}, outside [0, 1]")
         if not 0.0 <= t <= 1.0:
@@ -149,10 +162,11 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str =
     name = "binary_cross_entropy_with_logits"
     terms = []
     for i, (z, t) in enumerate(_pairs(logits, targets, name)):
-        if not 0.0 <= t <= 1.0:
-            raise ValueError(f"{name}: target {i} is {t!r}, outside [0, 1]")
+        if not 0.0 <= _number(t) <= 1.0:
+            raise ValueError(f"{name}: target {i} is {_number(t)!r}, outside [0, 1]")
         sp = z.softplus()
-        terms.append(sp if t == 0.0 else sp - z * t)
+        # a Value target (compiled step) always takes the general form: no branch on it
+        terms.append(sp if type(t) is float and t == 0.0 else sp - z * t)
     return _reduce(terms, reduction, name)
 
 
@@ -162,14 +176,19 @@ def _logits(logits: Any, name: str) -> list[Value]:
     return [as_value(z) for z in logits]
 
 
+def _max(zs: list[Value]) -> Value:
+    return reduce(Value.max, zs)
+
+
 def log_softmax(logits: Sequence[Scalar]) -> list[Value]:
     """log softmax(z)ᵢ = zᵢ − m − log Σⱼ exp(zⱼ − m), m = maxⱼ zⱼ.
 
-    m is subtracted as a constant: the result does not depend on it (so neither does
-    the gradient), and every exponent is ≤ 0, so nothing overflows.
+    Every exponent is ≤ 0, so nothing overflows. The result does not depend on m, so
+    the gradient through m sums to 0; m is recorded with ``Value.max`` rather than read
+    from ``.data``, so that a compiled replay recomputes it for new inputs.
     """
     zs = _logits(logits, "log_softmax")
-    m = max(z.data for z in zs)
+    m = _max(zs)
     shifted = [z - m for z in zs]
     log_total = _total([s.exp() for s in shifted]).log()
     return [s - log_total for s in shifted]
@@ -178,7 +197,7 @@ def log_softmax(logits: Sequence[Scalar]) -> list[Value]:
 def softmax(logits: Sequence[Scalar]) -> list[Value]:
     """softmax(z)ᵢ = exp(zᵢ − m) / Σⱼ exp(zⱼ − m), m = maxⱼ zⱼ (never overflows)."""
     zs = _logits(logits, "softmax")
-    m = max(z.data for z in zs)
+    m = _max(zs)
     exps = [(z - m).exp() for z in zs]
     inv = _total(exps) ** -1.0
     return [e * inv for e in exps]
@@ -226,9 +245,9 @@ def hinge_loss(scores: Any, targets: Any, reduction: str = "mean") -> Value:
     name = "hinge_loss"
     terms = []
     for i, (s, t) in enumerate(_pairs(scores, targets, name)):
-        if t not in (-1.0, 1.0):
+        if _number(t) not in (-1.0, 1.0):
             raise ValueError(
-                f"{name}: target {i} is {t!r}; the hinge loss needs labels -1 or +1 "
+                f"{name}: target {i} is {_number(t)!r}; the hinge loss needs labels -1 or +1 "
                 "(map 0/1 labels with 2*y - 1)"
             )
         terms.append((1.0 - s * t).relu())

@@ -31,13 +31,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from engine import Value, no_grad
+from engine import CompiledFunction, Value, no_grad
+from engine import compile as compile_fn
 from nn import losses
 from nn.module import Module
 from nn.optim import SGD, Optimizer
 from nn.seeding import make_rng
 
-__all__ = ["LOSSES", "History", "evaluate", "predict", "train", "train_step"]
+__all__ = ["LOSSES", "CompiledStep", "History", "evaluate", "predict", "train", "train_step"]
 
 LossFn = Callable[[Any, Any], Value]
 AccuracyFn = Callable[[list[Any], list[Any]], float]
@@ -77,9 +78,16 @@ def _binary_labels(y: Sequence[Any], negative: float, name: str) -> list[float]:
     )
 
 
+def _data(p: Any) -> float:
+    """A prediction's number: Values (eager steps) and floats (compiled steps) alike."""
+    return p.data if isinstance(p, Value) else p  # type: ignore[no-any-return]
+
+
 def _score_accuracy(threshold: float) -> AccuracyFn:
     def accuracy(preds: list[Any], targets: list[Any]) -> float:
-        hits = sum((p.data > threshold) == (t == 1.0) for p, t in zip(preds, targets, strict=True))
+        hits = sum(
+            (_data(p) > threshold) == (t == 1.0) for p, t in zip(preds, targets, strict=True)
+        )
         return hits / len(preds)
 
     return accuracy
@@ -88,7 +96,7 @@ def _score_accuracy(threshold: float) -> AccuracyFn:
 def _argmax_accuracy(preds: list[Any], targets: list[Any]) -> float:
     hits = 0
     for scores, t in zip(preds, targets, strict=True):
-        data = [s.data for s in scores]
+        data = [_data(s) for s in scores]
         hits += data.index(max(data)) == t
     return hits / len(preds)
 
@@ -98,6 +106,9 @@ class _Task:
     loss: LossFn
     labels: Callable[[Sequence[Any]], list[Any]]
     accuracy: AccuracyFn | None
+    #: whether the loss's graph has the same shape for every target value, so that a
+    #: compiled step can take the targets as inputs (else they are baked into a trace)
+    uniform_in_targets: bool = False
 
 
 def _identity(y: Sequence[Any]) -> list[Any]:
@@ -107,12 +118,16 @@ def _identity(y: Sequence[Any]) -> list[Any]:
 #: Name -> (loss function, label conversion, accuracy) for ``train(loss=name)``.
 LOSSES: dict[str, _Task] = {
     "hinge": _Task(
-        losses.hinge_loss, lambda y: _binary_labels(y, -1.0, "hinge"), _score_accuracy(0.0)
+        losses.hinge_loss,
+        lambda y: _binary_labels(y, -1.0, "hinge"),
+        _score_accuracy(0.0),
+        uniform_in_targets=True,
     ),
     "bce_with_logits": _Task(
         losses.binary_cross_entropy_with_logits,
         lambda y: _binary_labels(y, 0.0, "bce_with_logits"),
         _score_accuracy(0.0),
+        uniform_in_targets=True,
     ),
     "bce": _Task(
         losses.binary_cross_entropy,
@@ -120,7 +135,7 @@ LOSSES: dict[str, _Task] = {
         _score_accuracy(0.5),
     ),
     "cross_entropy": _Task(losses.cross_entropy, _identity, _argmax_accuracy),
-    "mse": _Task(losses.mse_loss, _identity, None),
+    "mse": _Task(losses.mse_loss, _identity, None, uniform_in_targets=True),
 }
 
 
@@ -168,6 +183,57 @@ def train_step(
     return total.data, accuracy
 
 
+class CompiledStep:
+    """:func:`train_step` with the forward and backward pass replayed by ``engine.compile``.
+
+    The batch's inputs (and, for losses whose graph does not depend on the target
+    values, its targets) are the compiled function's inputs; the model's parameters
+    are read and their grads accumulated by reference, so the optimizer works as
+    usual. A batch of a new size traces once more; for the other losses each new set
+    of targets does (cheap for full-batch training, where the targets never change).
+    """
+
+    def __init__(
+        self, model: Callable[[Any], Any], task: _Task, l2: float, l2_params: Sequence[Value]
+    ):
+        self.model = model
+        self.task = task
+        self.l2 = l2
+        self.l2_params = l2_params
+        self._by_targets: dict[tuple[Any, ...], CompiledFunction] = {}
+        self._general = compile_fn(self._loss_and_preds, has_aux=True)
+
+    def _loss_and_preds(self, inputs: Sequence[Sequence[Any]], targets: Sequence[Any]) -> Any:
+        preds = [self.model(list(row)) for row in inputs]
+        total = self.task.loss(preds, targets)
+        if self.l2:
+            total = total + losses.l2_penalty(self.l2_params, self.l2)
+        return total, preds
+
+    def __call__(
+        self,
+        optimizer: Optimizer,
+        inputs: Sequence[Sequence[float]],
+        targets: Sequence[Any],
+    ) -> tuple[float, float | None]:
+        if isinstance(self.model, Module):
+            self.model.zero_grad()
+        optimizer.zero_grad()
+        if self.task.uniform_in_targets:
+            value, preds = self._general([list(row) for row in inputs], list(targets))
+        else:
+            key = tuple(targets)
+            fn = self._by_targets.get(key)
+            if fn is None:
+                fixed = list(targets)
+                fn = compile_fn(lambda xs: self._loss_and_preds(xs, fixed), has_aux=True)
+                self._by_targets[key] = fn
+            value, preds = fn([list(row) for row in inputs])
+        optimizer.step()
+        accuracy = self.task.accuracy(preds, list(targets)) if self.task.accuracy else None
+        return value, accuracy
+
+
 # --- the loop ----------------------------------------------------------------------------
 
 
@@ -210,6 +276,7 @@ def train(
     seed: int | None = None,
     rng: random.Random | None = None,
     progress: bool | None = None,
+    compile: bool = False,
 ) -> History:
     """Train ``model`` on (X, y) for ``steps`` updates or ``epochs`` passes; the history.
 
@@ -222,6 +289,9 @@ def train(
       reshuffled every epoch with ``seed``/``rng``.
     * ``l2``: adds ``l2 · Σ p²`` over the model's parameters to the loss.
     * ``progress``: a tqdm bar; None shows it only when stderr is a terminal.
+    * ``compile``: replay each step with :func:`engine.compile` (the same numbers, many
+      times faster once traced; see :class:`CompiledStep`). The model's forward must
+      not branch on values in Python (the built-in layers and losses don't).
 
     micrograd's demo: ``train(MLP(2, [16, 16, 1]), X, y, loss="hinge", l2=1e-4,
     lr=linear_decay(1.0, 0.1, 100), steps=100)``.
@@ -259,22 +329,30 @@ def train(
     batches = _batches(n, size, shuffle=size < n, r=make_rng(seed, rng))
     show = _interactive() if progress is None else bool(progress)
 
+    step: Callable[..., tuple[float, float | None]]
+    if compile:
+        step = CompiledStep(model, task, l2, l2_params)
+    else:
+
+        def step(opt: Optimizer, inputs: Sequence[Sequence[float]], batch_targets: Sequence[Any]):
+            return train_step(
+                model,
+                opt,
+                inputs,
+                batch_targets,
+                task.loss,
+                l2=l2,
+                l2_params=l2_params,
+                accuracy_fn=task.accuracy,
+            )
+
     history = History()
     with tqdm(total=total, disable=not show, desc="training", unit="step") as bar:
         for k in range(total):
             if schedule is not None:
                 optimizer.lr = schedule(k)
             idx = next(batches)
-            value, accuracy = train_step(
-                model,
-                optimizer,
-                [X[i] for i in idx],
-                [targets[i] for i in idx],
-                task.loss,
-                l2=l2,
-                l2_params=l2_params,
-                accuracy_fn=task.accuracy,
-            )
+            value, accuracy = step(optimizer, [X[i] for i in idx], [targets[i] for i in idx])
             history.loss.append(value)
             history.lr.append(optimizer.lr)
             if accuracy is not None:

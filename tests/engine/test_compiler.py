@@ -240,3 +240,9 @@ def _chain(x, w, n):
     for _ in range(n):
         x = x * w + 0.001
     return x
+
+
+def test_max_follows_the_new_inputs():
+    compiled = compile(lambda x, y: x.max(y) * 2.0, input_grads=True)
+    assert compiled(1.0, 2.0) == (4.0, (0.0, 2.0))
+    assert compiled(3.0, 2.0) == (6.0, (2.0, 0.0))

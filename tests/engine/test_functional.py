@@ -14,7 +14,20 @@ NAMES = ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "leaky_relu", "softplu
 
 
 def test_functional_covers_its_names() -> None:
-    assert sorted(F.__all__) == sorted(NAMES)
+    assert sorted(F.__all__) == sorted([*NAMES, "maximum"])
+
+
+def test_maximum_on_floats_values_and_both() -> None:
+    assert F.maximum(2.0, 3) == 3.0
+    x, y = Value(2.0), Value(3.0)
+    m = F.maximum(x, y)
+    assert m.data == 3.0 and m.op == "max" and m.local_grads == (0.0, 1.0)
+    m.backward()
+    assert (x.grad, y.grad) == (0.0, 1.0)
+    mixed = F.maximum(5.0, Value(1.0))
+    assert mixed.data == 5.0 and mixed.parents[0].data == 1.0
+    with pytest.raises(TypeError, match="max"):
+        F.maximum("a", 1.0)
 
 
 @pytest.mark.parametrize("name", NAMES)

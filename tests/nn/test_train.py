@@ -217,3 +217,55 @@ def test_micrograds_moons_demo_reaches_95_percent_within_100_steps() -> None:
     _, accuracy = evaluate(model, X, y, loss="hinge")
     assert accuracy >= 0.95
     assert h.loss[-1] < h.loss[0]
+
+
+# --- compile=True: the replayed step must reproduce the eager one exactly -------------
+
+
+@pytest.mark.parametrize(
+    ("loss", "batch_size", "data"),
+    [
+        ("hinge", None, "moons"),  # full batch: one trace
+        ("bce_with_logits", 16, "moons"),  # targets are inputs: one trace per batch size
+        ("mse", 16, "moons"),
+        ("cross_entropy", None, "spiral"),  # targets baked into the trace
+    ],
+)
+def test_compiled_training_matches_eager(loss, batch_size, data):
+    if data == "moons":
+        X, y = make_moons(40, noise=0.1, seed=3)
+        nouts = [6, 1]
+    else:
+        X, y = make_spiral(30, n_classes=3, seed=3)
+        nouts = [6, 3]
+    if loss == "mse":
+        y = [float(t) for t in y]
+    histories, weights = [], []
+    for compile_step in (False, True):
+        model = MLP(2, nouts, activation="tanh", seed=5)
+        history = train(
+            model,
+            X,
+            y,
+            loss=loss,
+            lr=0.1,
+            steps=6,
+            batch_size=batch_size,
+            l2=1e-3,
+            seed=2,
+            compile=compile_step,
+        )
+        histories.append(history)
+        weights.append([p.data for p in model.parameters()])
+    eager, compiled = histories
+    assert compiled.loss == eager.loss
+    assert compiled.accuracy == eager.accuracy
+    assert weights[0] == weights[1]
+
+
+def test_loss_functions_accept_value_targets_as_inputs():
+    s, t = Value(0.3), Value(-1.0)
+    out = hinge_loss([s], [t])
+    assert out.data == pytest.approx(1.3)
+    with pytest.raises(ValueError, match="labels -1 or \\+1"):
+        hinge_loss([s], [Value(0.5)])
