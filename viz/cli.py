@@ -283,7 +283,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out!r} is a file, not a directory")
-    return run_demo(steps=args.steps, seed=args.seed, out=out)
+    return run_demo(steps=args.steps, seed=args.seed, out=out, compile=not args.eager)
 
 
 # --- the parser -------------------------------------------------------------------------
@@ -337,6 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--steps", type=int, default=100, metavar="N", help="training steps (default 100)")
     add("--seed", type=int, default=0, metavar="S", help="seed of the data and weights (default 0)")
     add("--out", default="out", metavar="DIR", help="output directory (default out/)")
+    add(
+        "--eager",
+        action="store_true",
+        help="run every step eagerly (by default the step is compiled once, with "
+        "engine.compile, when there are enough steps for it to pay off)",
+    )
     demo.set_defaults(run=cmd_demo)
 
     graph = _subparser(
