@@ -14,6 +14,8 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,plot,notebooks,dev]'
+	# the notebooks' kernel: this venv's python, found first through JUPYTER_PATH
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -30,7 +32,8 @@ dot:
 	fi
 
 test: $(STAMP) dot
-	$(BIN)/python -m pytest
+	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter PATH=$(CURDIR)/$(BIN):$$PATH \
+	  $(BIN)/python -m pytest tests --nbmake notebooks
 
 demo: $(STAMP)
 	$(BIN)/chainrule demo
