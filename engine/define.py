@@ -89,7 +89,9 @@ def define_op(
     ``forward`` maps float(s) to a float. ``derivative`` is ``(x, out) -> d out/dx``
     for one input, ``(x, y, out) -> (d out/dx, d out/dy)`` for two; ``out`` is the
     op's result. Without a derivative the op can only run under ``no_grad()``:
-    recording it raises ``NotImplementedError`` naming the op.
+    recording it raises ``NotImplementedError`` naming the op. Defining the same name
+    again replaces the op (re-running a notebook cell works); the engine's built-in
+    names (``exp``, ``*``, ...) are refused.
     """
     if not callable(forward):
         raise TypeError(f"define_op({name!r}): forward must be callable, not {forward!r}")
@@ -126,4 +128,4 @@ def define_op(
             return _checked_float(name, "derivative", d, args)
 
     checked_forward.__doc__ = forward.__doc__
-    return CustomOp(register(Op(name, n, checked_forward, checked_derivative)))
+    return CustomOp(register(Op(name, n, checked_forward, checked_derivative), replace=True))

@@ -59,13 +59,15 @@ class Op:
 
 
 OPS: dict[str, Op] = {}
+BUILTIN_NAMES: frozenset[str] = frozenset()  # filled in below, once the built-ins exist
 
 
-def register(op: Op) -> Op:
-    """Add ``op`` to the table; a name may be registered only once."""
+def register(op: Op, *, replace: bool = False) -> Op:
+    """Add ``op`` to the table. A built-in name is never taken over; another existing
+    name only with ``replace=True`` (``define_op`` run again, e.g. a notebook cell)."""
     if not isinstance(op.name, str) or not op.name:
         raise ValueError(f"an op needs a non-empty string name, got {op.name!r}")
-    if op.name in OPS:
+    if op.name in OPS and (not replace or op.name in BUILTIN_NAMES):
         raise ValueError(f"an op named {op.name!r} is already defined")
     if op.arity not in (1, 2):
         raise ValueError(f"op {op.name!r}: arity must be 1 or 2, got {op.arity!r}")
@@ -206,3 +208,6 @@ SIN = register(Op("sin", 1, operators.sin, d_sin))
 COS = register(Op("cos", 1, operators.cos, d_cos))
 ABS = register(Op("abs", 1, operators.absolute, d_abs))
 MAX = register(Op("max", 2, operators.maximum, d_max))
+
+#: The engine's own ops: ``define_op`` may not redefine these.
+BUILTIN_NAMES = frozenset(OPS)

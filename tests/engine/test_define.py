@@ -258,3 +258,14 @@ def test_the_docstring_example() -> None:
     y = softsign(Value(1.0))
     y.backward()
     assert y.data == 0.5
+
+
+def test_defining_a_user_op_again_replaces_it_but_builtins_are_protected() -> None:
+    first = define_op("define_test_again", lambda x: 2 * x, lambda x, out: 2.0)
+    second = define_op("define_test_again", lambda x: 3 * x, lambda x, out: 3.0)
+    assert first(1.0) == 2.0 and second(1.0) == 3.0
+    y = second(Value(1.0))
+    y.backward()
+    assert y.local_grads == (3.0,)
+    with pytest.raises(ValueError, match="'tanh' is already defined"):
+        define_op("tanh", lambda x: x, lambda x, out: 1.0)
