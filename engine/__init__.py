@@ -18,11 +18,12 @@ from engine.define import CustomOp, define_op
 from engine.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from engine.mode import enable_grad, is_grad_enabled, no_grad
 from engine.transforms import grad, hessian, value_and_grad
-from engine.value import Value, as_value
+from engine.value import Value, as_value, dot
 
 __all__ = [
     "Value",
     "as_value",
+    "dot",
     "functional",
     "no_grad",
     "enable_grad",

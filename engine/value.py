@@ -22,12 +22,13 @@ inline numbers and the table agree. Every other op goes through ``_apply1`` /
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Union
 
 from engine import ops
 from engine.ops import Op
 
-__all__ = ["Value", "Number", "as_value"]
+__all__ = ["Value", "Number", "as_value", "dot"]
 
 Number = Union[int, float]  # noqa: UP007 - a runtime alias, valid on 3.10
 
@@ -472,3 +473,71 @@ class Value:
     def identity(self) -> Value:
         """A new node equal to x (d/dx = 1): a fresh variable that still leads back to x."""
         return self._apply1(ops.IDENTITY)
+
+
+def dot(
+    ws: Sequence[Value | Number], xs: Sequence[Value | Number], start: Value | Number | None = None
+) -> Value:
+    """``start + w0*x0 + w1*x1 + ...``: a neuron's pre-activation, as a graph.
+
+    The result is exactly what ``z = start; z = z + w * x`` (in order) records, the
+    same ``*`` and ``+`` nodes with the same numbers; it is only built without the
+    cost of two operator calls per term (a speed-up the MLP benchmark measures).
+    Without ``start`` the sum begins with ``w0*x0``.
+    """
+    n = len(ws)
+    if len(xs) != n:
+        raise ValueError(f"dot: {n} weights but {len(xs)} inputs")
+    acc = None if start is None else _lift(start, "+")
+    if n == 0:
+        if acc is None:
+            raise ValueError("dot: no terms and no start value")
+        return acc
+    rec = _recording
+    # The node construction below repeats Value.__mul__ and Value.__add__ inline: this
+    # loop is the hot path of every network (tests/engine/test_value.py checks that the
+    # nodes equal the operators' nodes field by field).
+    for w, x in zip(ws, xs):
+        if type(w) is not Value:
+            w = _lift(w, "*")
+        if type(x) is not Value:
+            x = _lift(x, "*")
+        wd = w.data
+        xd = x.data
+        pd = wd * xd
+        if pd - pd != 0.0:
+            raise _overflow("*", wd, xd)
+        p = _new(Value)
+        p.data = pd
+        p.grad = 0.0
+        p.label = ""
+        if rec:
+            p.op = "*"
+            p._a = w
+            p._da = xd
+            p._b = x
+            p._db = wd
+        else:
+            p.op = ""
+            p._a = p._b = p._da = p._db = None
+        if acc is None:
+            acc = p
+            continue
+        sd = acc.data + pd
+        if sd - sd != 0.0:
+            raise _overflow("+", acc.data, pd)
+        q = _new(Value)
+        q.data = sd
+        q.grad = 0.0
+        q.label = ""
+        if rec:
+            q.op = "+"
+            q._a = acc
+            q._da = 1.0
+            q._b = p
+            q._db = 1.0
+        else:
+            q.op = ""
+            q._a = q._b = q._da = q._db = None
+        acc = q
+    return acc

@@ -23,7 +23,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from engine import Value
+from engine import Value, dot
 from nn.module import Module
 from nn.seeding import make_rng
 
@@ -132,16 +132,9 @@ class Neuron(Module):
         w = self.w
         if len(x) != len(w):
             raise ValueError(f"this neuron takes {len(w)} inputs, got {len(x)}")
-        # Accumulate node by node (b + w0 x0 + w1 x1 + ...): the fewest nodes, no
-        # temporary lists; the same order of additions as micrograd.
-        pairs = zip(w, x, strict=True)
-        z = self.b
-        if z is None:
-            wi, xi = next(pairs)
-            z = wi * xi
-        for wi, xi in pairs:
-            z = z + wi * xi
-        return z
+        # b + w0 x0 + w1 x1 + ..., node by node in micrograd's order; engine.dot records
+        # exactly the * and + nodes of that loop, without two operator calls per term.
+        return dot(w, x, self.b)
 
     def forward(self, x: Sequence[Input]) -> Value:
         """a = f(z) for the inputs ``x`` (Values or numbers)."""

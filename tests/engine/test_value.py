@@ -452,3 +452,51 @@ def test_a_graph_is_freed_without_the_cycle_collector() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+# --- engine.dot: the same nodes as the operator loop ----------------------------------
+
+
+def _fields(v: Value) -> tuple:
+    return (v.data, v.grad, v.label, v.op, v.local_grads, v.param)
+
+
+@pytest.mark.parametrize("with_start", [True, False])
+@pytest.mark.parametrize("recording", [True, False])
+def test_dot_records_exactly_the_operator_loop(with_start: bool, recording: bool) -> None:
+    import contextlib
+
+    from engine import dot, no_grad
+
+    ws = [Value(0.5), Value(-1.5), 2.0]
+    xs = [Value(3.0), 4, Value(-0.25)]
+    b = Value(0.1)
+    with no_grad() if not recording else contextlib.nullcontext():
+        z = b if with_start else ws[0] * xs[0]
+        for w, x in list(zip(ws, xs))[0 if with_start else 1 :]:
+            z = z + w * x
+        d = dot(ws, xs, b if with_start else None)
+    pairs = [(z, d)]
+    while pairs:
+        a, c = pairs.pop()
+        assert _fields(a) == _fields(c)
+        assert len(a.parents) == len(c.parents)
+        for pa, pc in zip(a.parents, c.parents):
+            if pa.is_leaf and (pa in ws or pa in xs or pa is b):
+                assert pa is pc  # the same leaves, not copies
+            else:
+                pairs.append((pa, pc))
+
+
+def test_dot_refuses_mismatched_lengths_and_nothing_to_add() -> None:
+    from engine import dot
+
+    with pytest.raises(ValueError, match="2 weights but 1 inputs"):
+        dot([Value(1.0), Value(2.0)], [Value(1.0)])
+    with pytest.raises(ValueError, match="no terms"):
+        dot([], [])
+    assert dot([], [], 3.0).data == 3.0
+    with pytest.raises(TypeError, match="str"):
+        dot([Value(1.0)], ["a"])
+    with pytest.raises(OverflowError, match="overflows"):
+        dot([Value(1e200)], [Value(1e200)])
