@@ -20,6 +20,7 @@ from typing import Any
 # (workload, engines measured in each repetition)
 PLAN: list[tuple[str, list[str]]] = [
     ("chain", ["chainrule", "micrograd"]),
+    ("chain_numbers", ["chainrule", "micrograd"]),
     ("wide", ["chainrule", "micrograd"]),
     ("mlp", ["chainrule", "chainrule-compiled", "floats", "micrograd"]),
     ("memory", ["chainrule", "micrograd"]),
@@ -72,10 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     def row(name: str, value: str, detail: str, target: str, ok: bool) -> None:
         rows.append((name, value, detail, target, ok))
 
-    for w in ("chain", "wide"):
+    names = {
+        "chain": "chain (y*a + b, Value operands)",
+        "chain_numbers": "chain (y*0.999 + 0.001, numbers)",
+        "wide": "wide (sum of a_i*b_i)",
+    }
+    for w in ("chain", "chain_numbers", "wide"):
         r = statistics.median(ratios(w, "ns_per_op", "micrograd", "chainrule"))
         row(
-            f"{w}: forward+backward per op",
+            f"{names[w]}: fwd+bwd per op",
             f"{r:.1f}x faster",
             f"chainrule {med(w, 'chainrule', 'ns_per_op'):.0f} ns, "
             f"micrograd {med(w, 'micrograd', 'ns_per_op'):.0f} ns",

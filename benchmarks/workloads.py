@@ -83,6 +83,31 @@ def chain(engine: str) -> dict[str, float]:
     return deep(run) if engine == "micrograd" else run()
 
 
+def chain_numbers(engine: str) -> dict[str, float]:
+    """The chain written with plain-number constants, as users write it: y * 0.999 + 0.001.
+
+    Each op also turns its number into a constant node, in both engines.
+    """
+    V = value_class(engine)
+
+    def run() -> dict[str, float]:
+        t0 = time.perf_counter()
+        y = V(0.5)
+        for _ in range(CHAIN_OPS // 2):
+            y = y * 0.999
+            y = y + 0.001
+        t1 = time.perf_counter()
+        y.backward()
+        t2 = time.perf_counter()
+        return {
+            "forward_s": t1 - t0,
+            "backward_s": t2 - t1,
+            "ns_per_op": (t2 - t0) / CHAIN_OPS * 1e9,
+        }
+
+    return deep(run) if engine == "micrograd" else run()
+
+
 def wide(engine: str) -> dict[str, float]:
     """s = a0*b0 + a1*b1 + ... (WIDE_TERMS products), then backward."""
     V = value_class(engine)
@@ -267,6 +292,7 @@ def compile_memory(engine: str) -> dict[str, float]:
 
 WORKLOADS = {
     "chain": chain,
+    "chain_numbers": chain_numbers,
     "wide": wide,
     "mlp": mlp,
     "memory": memory,

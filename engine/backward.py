@@ -86,18 +86,24 @@ def backward(root: Value, gradient: float = 1.0) -> None:
                 if g is not None and g is not done:
                     if g:
                         saved.append((a, g))
-                    a.grad = None
-                    push(a)
-                    continue
+                    if a._a is None:  # a leaf is done at once: it passes nothing on,
+                        a.grad = done  # so it needs no place in the order
+                    else:
+                        a.grad = None
+                        push(a)
+                        continue
                 if node._db is not None:
                     b = node._b
                     g = b.grad
                     if g is not None and g is not done:
                         if g:
                             saved.append((b, g))
-                        b.grad = None
-                        push(b)
-                        continue
+                        if b._a is None:
+                            b.grad = done
+                        else:
+                            b.grad = None
+                            push(b)
+                            continue
             pop()
             node.grad = done
             append(node)
@@ -108,12 +114,12 @@ def backward(root: Value, gradient: float = 1.0) -> None:
             node.grad = old
         raise
     # the chain rule: each node passes its gradient to its parents, times the local
-    # derivative its op recorded when it ran
+    # derivative its op recorded when it ran (``order`` holds no leaf but the root)
     root.grad = float(gradient)
+    if root._a is None:
+        order.pop()
     for node in reversed(order):
         a = node._a
-        if a is None:
-            continue
         g = node.grad
         a.grad += g * node._da
         db = node._db
