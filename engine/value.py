@@ -212,7 +212,16 @@ class Value:
     def __add__(self, other: Value | Number) -> Value:
         """x + y; d/dx = 1, d/dy = 1."""
         if type(other) is not Value:
-            other = _lift(other, "+")
+            if type(other) is float and other - other == 0.0:
+                # _lift's fast path, inline: a number operand is this op's constant
+                c = _new(Value)
+                c.data = other
+                c.grad = 0.0
+                c.label = c.op = ""
+                c._a = c._b = c._da = c._db = None
+                other = c
+            else:
+                other = _lift(other, "+")
         data = self.data + other.data
         if data - data != 0.0:
             raise _overflow("+", self.data, other.data)
@@ -234,7 +243,16 @@ class Value:
     def __mul__(self, other: Value | Number) -> Value:
         """x * y; d/dx = y, d/dy = x."""
         if type(other) is not Value:
-            other = _lift(other, "*")
+            if type(other) is float and other - other == 0.0:
+                # _lift's fast path, inline: a number operand is this op's constant
+                c = _new(Value)
+                c.data = other
+                c.grad = 0.0
+                c.label = c.op = ""
+                c._a = c._b = c._da = c._db = None
+                other = c
+            else:
+                other = _lift(other, "*")
         x = self.data
         y = other.data
         data = x * y

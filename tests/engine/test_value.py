@@ -500,3 +500,17 @@ def test_dot_refuses_mismatched_lengths_and_nothing_to_add() -> None:
         dot([Value(1.0)], ["a"])
     with pytest.raises(OverflowError, match="overflows"):
         dot([Value(1e200)], [Value(1e200)])
+
+
+@pytest.mark.parametrize("op", ["+", "*"])
+@pytest.mark.parametrize("number", [2.5, 3, -0.0])
+def test_a_number_operand_becomes_a_constant_leaf(op: str, number: float) -> None:
+    x = Value(1.5, label="x")
+    y = x + number if op == "+" else x * number
+    c = y.parents[1]
+    assert y.parents[0] is x
+    assert (c.data, c.grad, c.label, c.op, c.is_leaf) == (float(number), 0.0, "", "", True)
+    assert type(c.data) is float
+    # from the right as well, through __radd__/__rmul__
+    z = number + x if op == "+" else number * x
+    assert z.data == y.data and z.parents[0].data == float(number)
