@@ -31,9 +31,15 @@ dot:
 	  fi; \
 	fi
 
+# Without `dot` the rendering tests skip themselves; notebook 01, which draws its
+# graphs inline, is deselected here with the same reason.
 test: $(STAMP) dot
+	@skip=""; if ! command -v dot >/dev/null 2>&1; then \
+	  skip="--deselect notebooks/01_values_and_graphs.ipynb"; \
+	  echo "note: no Graphviz 'dot': notebook 01 (inline graph pictures) is not run"; \
+	fi; \
 	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter PATH=$(CURDIR)/$(BIN):$$PATH \
-	  $(BIN)/python -m pytest tests --nbmake notebooks
+	  $(BIN)/python -m pytest tests --nbmake notebooks $$skip
 
 demo: $(STAMP)
 	$(BIN)/chainrule demo
