@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from engine import value as _value
 from engine.backward import toposort
 from engine.ops import lookup
 from engine.value import Value
@@ -53,6 +54,8 @@ def gradients(
     """
     if not isinstance(output, Value):
         raise TypeError(f"output must be a Value, not {type(output).__name__} ({output!r})")
+    if not create_graph and _value._trace_hook is not None:
+        _value._trace_hook("gradients() as floats")
     xs = _as_inputs(inputs)
     order = toposort(output)
     grads: dict[Value, Any] = {output: 1.0}

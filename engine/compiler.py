@@ -27,11 +27,14 @@ function is compiled once and replayed on every later call with new numbers.
 * Piecewise ops (relu, abs, leaky_relu, ...) are written as conditional
   expressions: each call takes the branch of *its* inputs.
 * Python control flow that looked at values while tracing (``if x > 0:`` on a
-  Value, ``float(v)``) is frozen at the branch taken then. Comparisons and
-  ``float()`` on Values are detected during tracing and reported with a
+  Value, ``float(v)``) is frozen at the branch taken then, and so is anything
+  computed outside the graph: ``detach()``, a ``no_grad()`` block, ``gradients()``
+  as floats. These are detected during tracing and reported with a
   :class:`TraceWarning` naming the source line (``strict=True`` makes it an error);
   reading ``v.data`` directly cannot be detected. A new argument structure traces
   again.
+* A Value passed as an argument is read as a number (an input); a non-leaf node
+  that ``f`` captures from outside is recomputed from its leaves on every call.
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ _NAMESPACE_BASE: dict[str, Any] = {
     "_cos": math.cos,
 }
 
+_FILENAME = "<chainrule compiled>"
 _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
 _MAX_DEPTH = 40
 # operator precedence of generated expressions, loosest first
@@ -239,8 +243,11 @@ class _Codegen:
                 needs_var.add(node)
                 continue
             fwd, derivs = template
+            # an operand written twice in the expression is computed once, in a variable
             if fwd.count("{x}") > 1:
                 needs_var.add(a)
+            if fwd.count("{y}") > 1:
+                needs_var.add(node._b)
             if backward:
                 for d in derivs:
                     if "{x}" in d:
@@ -485,6 +492,11 @@ class _Program:
         if self.live:
             header.append(f"    {''.join(f'p{i}, ' for i in range(len(self.live)))}= leaves")
         self.source = "\n".join([*header, *gen.lines, f"    return {', '.join(returns)}", ""])
+        marker = "    # backward:"
+        self.backward_line = next(
+            (i for i, line in enumerate(self.source.splitlines(), 1) if line.startswith(marker)),
+            len(self.source.splitlines()) + 1,
+        )
         namespace = gen.namespace
         exec(compile_source(self.source), namespace)  # our own generated source, never user text
         self.fn = namespace["forward_backward"]
@@ -495,25 +507,50 @@ class _Program:
         try:
             out, aux, grads, in_grads = self.fn(flat, leaves)
         except ZeroDivisionError as e:
-            raise ValueError(
-                f"a derivative is infinite at these inputs ({e}); run f eagerly to see which op"
+            if _generated_line(e) > self.backward_line:
+                raise ValueError(
+                    f"a derivative is infinite at these inputs ({e}); run f eagerly to see which op"
+                ) from None
+            raise ZeroDivisionError(
+                f"{e} in the compiled forward pass; run f eagerly to see which op"
             ) from None
-        if out - out != 0.0:
-            raise OverflowError(
-                f"the compiled function's output is {out!r}; "
-                "run f eagerly to find the op that overflowed"
-            )
+        # Eager ops raise on overflow; inlined + and * cannot, so check every number
+        # that leaves the replay before anything is changed (nothing half-applied).
+        for what, numbers in (
+            ("output", (out,)),
+            ("aux output", aux),
+            ("gradient", grads),
+            ("input gradient", in_grads),
+        ):
+            for x in numbers:
+                if x - x != 0.0:
+                    raise OverflowError(
+                        f"the compiled function produced a non-finite {what} ({x!r}); "
+                        "run f eagerly to find the op that overflowed"
+                    )
         for v, g in zip(self.grad_leaves, grads):
             v.grad += g
         aux_value = _aux_rebuild(self.aux_sig, list(aux), [0]) if self.has_aux else None
-        return out, aux_value, in_grads
+        # 0.0 + g: eager sums start at 0.0, which turns a -0.0 gradient into 0.0
+        return out, aux_value, tuple(0.0 + g for g in in_grads)
+
+
+def _generated_line(error: BaseException) -> int:
+    """The line of the generated function where ``error`` was raised (0 if none)."""
+    line = 0
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == _FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def compile_source(source: str) -> Any:
     """Python's built-in ``compile`` (this module's ``compile`` shadows the name)."""
     import builtins
 
-    return builtins.compile(source, "<chainrule compiled>", "exec")
+    return builtins.compile(source, _FILENAME, "exec")
 
 
 class CompiledFunction:
@@ -604,4 +641,8 @@ def compile(
     ``(result, input_grads)``. ``strict=True`` refuses value-dependent control flow
     instead of warning. ``.source`` shows the generated code.
     """
+    if input_grads and not backward:
+        raise ValueError(
+            "input_grads=True needs backward=True (gradients come from the backward pass)"
+        )
     return CompiledFunction(f, has_aux, input_grads, backward, strict)

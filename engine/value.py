@@ -194,6 +194,8 @@ class Value:
 
     def detach(self) -> Value:
         """A new leaf with the same data and label, cut off from this graph."""
+        if _trace_hook is not None:
+            _trace_hook("detach() of a Value")
         return Value(self.data, self.label)
 
     def backward(self, gradient: float = 1.0) -> None:

@@ -42,7 +42,7 @@ from nn.losses import (
 from nn.module import Module
 from nn.optim import SGD, Adam, Optimizer, linear_decay
 from nn.seeding import make_rng
-from nn.train import History, evaluate, predict, train, train_step
+from nn.train import LOSSES, CompiledStep, History, evaluate, predict, train, train_step
 from nn.walkthrough import LayerStep, StepWalkthrough, walk_through_step
 from nn.worked_examples import WORKED_EXAMPLES, WorkedExample
 
@@ -79,6 +79,8 @@ __all__ = [
     "predict",
     "softmax",
     "train",
+    "CompiledStep",
+    "LOSSES",
     "train_step",
     "train_test_split",
     "walk_through_step",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import random
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,9 +190,13 @@ class CompiledStep:
     The batch's inputs (and, for losses whose graph does not depend on the target
     values, its targets) are the compiled function's inputs; the model's parameters
     are read and their grads accumulated by reference, so the optimizer works as
-    usual. A batch of a new size traces once more; for the other losses each new set
-    of targets does (cheap for full-batch training, where the targets never change).
+    usual. A batch of a new size traces once more. For the other losses (cross_entropy,
+    bce, your own) the targets are baked into a trace, which pays off only when they
+    repeat, as in full-batch training: at most ``MAX_BAKED`` such traces are kept, and
+    a batch with new targets beyond that runs eagerly (:func:`train_step`).
     """
+
+    MAX_BAKED = 4
 
     def __init__(
         self, model: Callable[[Any], Any], task: _Task, l2: float, l2_params: Sequence[Value]
@@ -200,7 +205,7 @@ class CompiledStep:
         self.task = task
         self.l2 = l2
         self.l2_params = l2_params
-        self._by_targets: dict[tuple[Any, ...], CompiledFunction] = {}
+        self._by_targets: dict[Any, CompiledFunction] = {}
         self._general = compile_fn(self._loss_and_preds, has_aux=True)
 
     def _loss_and_preds(self, inputs: Sequence[Sequence[Any]], targets: Sequence[Any]) -> Any:
@@ -222,9 +227,20 @@ class CompiledStep:
         if self.task.uniform_in_targets:
             value, preds = self._general([list(row) for row in inputs], list(targets))
         else:
-            key = tuple(targets)
+            key = _hashable(targets)
             fn = self._by_targets.get(key)
             if fn is None:
+                if len(self._by_targets) >= self.MAX_BAKED:
+                    return train_step(
+                        self.model,
+                        optimizer,
+                        inputs,
+                        targets,
+                        self.task.loss,
+                        l2=self.l2,
+                        l2_params=self.l2_params,
+                        accuracy_fn=self.task.accuracy,
+                    )
                 fixed = list(targets)
                 fn = compile_fn(lambda xs: self._loss_and_preds(xs, fixed), has_aux=True)
                 self._by_targets[key] = fn
@@ -232,6 +248,13 @@ class CompiledStep:
         optimizer.step()
         accuracy = self.task.accuracy(preds, list(targets)) if self.task.accuracy else None
         return value, accuracy
+
+
+def _hashable(x: Any) -> Any:
+    """Targets as a dictionary key: nested lists become tuples."""
+    if isinstance(x, (list, tuple)):
+        return tuple(_hashable(v) for v in x)
+    return x
 
 
 # --- the loop ----------------------------------------------------------------------------
@@ -330,6 +353,14 @@ def train(
     show = _interactive() if progress is None else bool(progress)
 
     step: Callable[..., tuple[float, float | None]]
+    if compile and not task.uniform_in_targets and size < n:
+        warnings.warn(
+            f"train(compile=True): with mini-batches the {loss!r} loss runs eagerly (its "
+            "graph depends on the target values, so each new batch would need a new "
+            "trace); compile pays off for it in full-batch training",
+            stacklevel=2,
+        )
+        compile = False
     if compile:
         step = CompiledStep(model, task, l2, l2_params)
     else:

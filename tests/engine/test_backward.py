@@ -240,3 +240,67 @@ def test_million_op_chain_under_the_default_recursion_limit() -> None:
         assert x.grad == n + 1.0
     finally:
         sys.setrecursionlimit(limit)
+
+
+# --- a failed pass changes nothing; None counts as no grad yet ------------------------
+
+
+def _interrupt_at(line_text: str, nth: int):
+    """A tracer raising KeyboardInterrupt the nth time backward() reaches ``line_text``."""
+    import inspect
+
+    from engine import backward as backward_module
+
+    src, start = inspect.getsourcelines(backward_module.backward)
+    line = start + next(i for i, text in enumerate(src) if line_text in text)
+    hits = [0]
+
+    def local(frame, event, arg):
+        if event == "line" and frame.f_lineno == line:
+            hits[0] += 1
+            if hits[0] == nth:
+                raise KeyboardInterrupt
+        return local
+
+    def tracer(frame, event, arg):
+        return local if frame.f_code is backward_module.backward.__code__ else None
+
+    return tracer
+
+
+@pytest.mark.parametrize(
+    ("line_text", "nth"),
+    [("a.grad += g * node._da", 2), ("push(a)", 1), ("append(node)", 2)],
+)
+def test_an_interrupted_backward_puts_every_grad_back(line_text: str, nth: int) -> None:
+    import sys
+
+    x = Value(2.0, label="x")
+    h = x * 3.0
+    y = (h.tanh() + h) * x
+    x.grad, h.grad = 5.0, 7.0  # accumulated by an earlier pass
+    nodes = toposort(y)
+    before = [n.grad for n in nodes]
+    sys.settrace(_interrupt_at(line_text, nth))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            y.backward()
+    finally:
+        sys.settrace(None)
+    assert [n.grad for n in nodes] == before
+    assert all(type(n.grad) is float for n in nodes)
+    y.backward()  # and the graph still works
+    assert x.grad == 5.0 + gradients(y, [x])[0]
+
+
+def test_a_grad_of_none_counts_as_zero_and_junk_is_refused_untouched() -> None:
+    x, w = Value(2.0), Value(3.0)
+    y = (x * w).tanh() + x
+    w.grad = None  # type: ignore[assignment]
+    y.backward()
+    assert w.grad == gradients(y, [w])[0]
+    x.grad = "junk"  # type: ignore[assignment]
+    w_before = w.grad
+    with pytest.raises(TypeError, match="'junk', not a number"):
+        y.backward()
+    assert x.grad == "junk" and w.grad == w_before

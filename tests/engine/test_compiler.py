@@ -246,3 +246,61 @@ def test_max_follows_the_new_inputs():
     compiled = compile(lambda x, y: x.max(y) * 2.0, input_grads=True)
     assert compiled(1.0, 2.0) == (4.0, (0.0, 2.0))
     assert compiled(3.0, 2.0) == (6.0, (2.0, 0.0))
+
+
+def test_max_in_forward_only_mode_stays_linear_in_size():
+    def running_max(*xs):
+        m = xs[0]
+        for x in xs[1:]:
+            m = x.max(m)
+        return m
+
+    compiled = compile(running_max, backward=False)
+    assert compiled(*map(float, range(40))) == 39.0
+    assert len(compiled.source) < 5_000  # an operand written twice gets a variable
+
+
+def test_input_grads_need_the_backward_pass():
+    with pytest.raises(ValueError, match="input_grads=True needs backward=True"):
+        compile(lambda x: x, backward=False, input_grads=True)
+
+
+def test_non_finite_gradients_are_refused_before_any_grad_changes():
+    w = Value(1.0)
+    compiled = compile(lambda x: ((x * x * x * x) * w).tanh())
+    compiled(1.0)
+    w.grad = 0.0
+    with pytest.raises(OverflowError, match="non-finite gradient"):
+        compiled(1e100)
+    assert w.grad == 0.0
+
+
+def test_division_by_zero_in_the_forward_pass_stays_a_zero_division():
+    compiled = compile(lambda x, y: x / y)
+    compiled(1.0, 2.0)
+    with pytest.raises(ZeroDivisionError, match="compiled forward pass"):
+        compiled(1.0, 0.0)
+
+
+def test_input_gradients_have_eagers_signed_zeros():
+    _, (g,) = compile(lambda x: -(x.relu()), input_grads=True)(-1.0)
+    assert math.copysign(1.0, g) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("f", "what"),
+    [
+        (lambda x: x * x.detach(), "detach"),
+        (lambda x: x * _in_no_grad(x), "no_grad"),
+    ],
+)
+def test_work_done_outside_the_graph_is_reported(f, what):
+    with pytest.warns(TraceWarning, match=what):
+        compile(f)(3.0)
+
+
+def _in_no_grad(x):
+    from engine import no_grad
+
+    with no_grad():
+        return x * 2

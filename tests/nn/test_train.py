@@ -20,6 +20,7 @@ from nn import (
     linear_decay,
     make_moons,
     make_spiral,
+    mse_loss,
     predict,
     train,
     train_step,
@@ -269,3 +270,53 @@ def test_loss_functions_accept_value_targets_as_inputs():
     assert out.data == pytest.approx(1.3)
     with pytest.raises(ValueError, match="labels -1 or \\+1"):
         hinge_loss([s], [Value(0.5)])
+
+
+def test_compiled_training_with_a_custom_loss_and_nested_targets():
+    X, y = make_moons(20, noise=0.1, seed=1)
+    Y = [[float(t), 1.0 - t] for t in y]
+    runs = []
+    for compile_step in (False, True):
+        model = MLP(2, [4, 2], seed=0)
+        history = train(
+            model, X, Y, loss=lambda p, t: mse_loss(p, t), lr=0.1, steps=3, compile=compile_step
+        )
+        runs.append((history.loss, [p.data for p in model.parameters()]))
+    assert runs[0] == runs[1]
+
+
+def test_compiled_minibatches_of_a_target_shaped_loss_fall_back_to_eager_with_a_warning():
+    X, y = make_spiral(30, n_classes=3, seed=3)
+    runs = []
+    for compile_step in (False, True):
+        model = MLP(2, [4, 3], seed=5)
+        if compile_step:
+            with pytest.warns(UserWarning, match="runs eagerly"):
+                history = train(
+                    model,
+                    X,
+                    y,
+                    loss="cross_entropy",
+                    lr=0.1,
+                    steps=4,
+                    batch_size=8,
+                    seed=1,
+                    compile=True,
+                )
+        else:
+            history = train(
+                model, X, y, loss="cross_entropy", lr=0.1, steps=4, batch_size=8, seed=1
+            )
+        runs.append((history.loss, [p.data for p in model.parameters()]))
+    assert runs[0] == runs[1]
+
+
+def test_compiled_step_keeps_few_baked_traces():
+    from nn import LOSSES, SGD, CompiledStep
+
+    model = MLP(2, [3], seed=0)
+    step = CompiledStep(model, LOSSES["cross_entropy"], 0.0, [])
+    opt = SGD(model.parameters(), lr=0.0)
+    for k in range(CompiledStep.MAX_BAKED + 3):
+        step(opt, [[0.1 * k, 0.2]], [k % 3 if k < CompiledStep.MAX_BAKED else (k + 1) % 3])
+    assert len(step._by_targets) <= CompiledStep.MAX_BAKED
