@@ -204,33 +204,52 @@ def _toposort_many(roots: list[Value]) -> list[Value]:
 
 
 class _Codegen:
-    """Writes the forward and backward pass of one traced graph as Python source."""
+    """Writes the forward and backward pass of one traced graph as Python source.
+
+    Three steps: decide which nodes get a variable (the rest are inlined into the one
+    expression that uses them), write the forward pass, write the backward pass.
+    """
 
     def __init__(
         self, root: Value, aux: list[Value], inputs: list[Value], input_grads: bool, backward: bool
     ) -> None:
         self.namespace: dict[str, Any] = dict(_NAMESPACE_BASE)
-        roots = [root, *(a for a in aux if isinstance(a, Value))]
-        order = _toposort_many(roots)
-        input_index = {x: i for i, x in enumerate(inputs)}
-        self.live: list[Value] = []
-        name: dict[Value, str] = {}
-        for node in order:
-            if node._a is None:
-                if node in input_index:
-                    name[node] = f"x{input_index[node]}"
-                else:
-                    name[node] = f"p{len(self.live)}"
-                    self.live.append(node)
-        self.n_nodes = len(order)
-        index = {node: i for i, node in enumerate(order)}
+        self.generic: dict[str, str] = {}
         self.lines: list[str] = []
-        emit = self.lines.append
+        self.root = root
+        self.roots = [root, *(a for a in aux if isinstance(a, Value))]
+        self.order = _toposort_many(self.roots)
+        self.n_nodes = len(self.order)
+        self.index = {node: i for i, node in enumerate(self.order)}
+        self.input_index = {x: i for i, x in enumerate(inputs)}
+        # leaves: inputs are x0, x1, ...; every other leaf (parameters, constants) is
+        # read by reference, p0, p1, ...
+        self.live: list[Value] = []
+        self.name: dict[Value, str] = {}
+        for node in self.order:
+            if node._a is None:
+                if node in self.input_index:
+                    self.name[node] = f"x{self.input_index[node]}"
+                else:
+                    self.name[node] = f"p{len(self.live)}"
+                    self.live.append(node)
+        self.needs_var = self._plan_variables(backward)
+        self.expr = self._write_forward()
+        self.output_var = self.expr[root]
+        self.aux_exprs = [self.expr[a] if isinstance(a, Value) else repr(float(a)) for a in aux]
+        self.leaf_grads: list[str] = []
+        self.input_grad_vars: list[str] = ["0.0"] * len(inputs) if input_grads else []
+        if backward:
+            wanted: set[Value] = set(self.live)
+            if input_grads:
+                wanted.update(inputs)
+            self._write_backward(wanted)
 
-        # which nodes need a variable of their own (the others are inlined)
+    def _plan_variables(self, backward: bool) -> set[Value]:
+        """The nodes that need a variable: outputs, values used twice or by a derivative."""
         consumers: dict[Value, int] = {}
-        needs_var: set[Value] = set(roots)
-        for node in order:
+        needs_var: set[Value] = set(self.roots)
+        for node in self.order:
             a = node._a
             if a is None:
                 continue
@@ -257,14 +276,16 @@ class _Codegen:
                     if "{out}" in d:
                         needs_var.add(node)
         needs_var.update(q for q, c in consumers.items() if c > 1)
+        return needs_var
 
-        # forward
-        expr: dict[Value, str] = dict(name)
+    def _write_forward(self) -> dict[Value, str]:
+        """One line per node with a variable; returns every node's name or expression."""
+        expr: dict[Value, str] = dict(self.name)
         prec: dict[Value, int] = {}  # precedence of an inlined expression (names: _ATOM)
         depth: dict[Value, int] = {}
-        self.generic: dict[str, str] = {}
+        emit = self.lines.append
         emit("    # forward: one line per value that is needed later")
-        for node in order:
+        for node in self.order:
             a = node._a
             if a is None:
                 continue
@@ -302,8 +323,8 @@ class _Codegen:
                     text = f"{f}({expr[a]})"
                 p = _ATOM
                 d = 1
-            if node in needs_var or d > _MAX_DEPTH:
-                var = f"v{index[node]}"
+            if node in self.needs_var or d > _MAX_DEPTH:
+                var = f"v{self.index[node]}"
                 # a label is user text: repr() keeps it a one-line comment
                 comment = f"  # {node.label!r}" if node.label else ""
                 emit(f"    {var} = {text}{comment}")
@@ -312,82 +333,69 @@ class _Codegen:
                 expr[node] = text
                 prec[node] = p
                 depth[node] = d
-        self.output_var = expr[root]
-        self.aux_exprs = [expr[a] if isinstance(a, Value) else repr(float(a)) for a in aux]
+        return expr
 
-        self.leaf_grads: list[str] = []
-        self.input_grad_vars: list[str] = ["0.0"] * len(inputs) if input_grads else []
-        if not backward:
-            return
+    def _local_derivatives(self, node: Value) -> list[str]:
+        """Expressions for d(node)/d(parent), one per parent (a call line if generic)."""
+        expr = self.expr
+        a, b = node._a, node._b
+        binary = node._db is not None
+        if node.op == "+":
+            return ["1.0", "1.0"]
+        if node.op == "*":
+            return [expr[b], expr[a]]  # names: both factors are variables
+        template = _TEMPLATES.get(node.op)
+        if template is not None:
+            return [
+                t.format(
+                    x=expr[a],
+                    y=expr[b] if binary else "",
+                    p="" if binary else repr(b),
+                    out=expr[node],
+                )
+                for t in template[1]
+            ]
+        d_fn = self._ref(node.op, "derivative")
+        k = self.index[node]
+        if binary:
+            self.lines.append(f"    d{k}a, d{k}b = {d_fn}({expr[a]}, {expr[b]}, {expr[node]})")
+            return [f"d{k}a", f"d{k}b"]
+        param = "" if b is None else f", {b!r}"
+        self.lines.append(f"    d{k} = {d_fn}({expr[a]}, {expr[node]}{param})")
+        return [f"d{k}"]
 
-        # which nodes lead to a leaf whose gradient is wanted
-        wanted: set[Value] = set(self.live)
-        if input_grads:
-            wanted.update(inputs)
+    def _write_backward(self, wanted: set[Value]) -> None:
+        """The chain rule, adding the same contributions in the order backward() does."""
+        # only nodes that lead to a leaf whose gradient is wanted get a gradient
         leads: set[Value] = set()
-        for node in order:
+        for node in self.order:
             if node in wanted or (
                 node._a is not None
                 and (node._a in leads or (node._db is not None and node._b in leads))
             ):
                 leads.add(node)
-
-        # backward, in the order Value.backward() adds the same contributions
-        emit("    # backward: the chain rule, from the output down")
-        contributions: dict[Value, list[str]] = {root: ["1.0"]}
-        for node in reversed(order):
+        self.lines.append("    # backward: the chain rule, from the output down")
+        contributions: dict[Value, list[str]] = {self.root: ["1.0"]}
+        for node in reversed(self.order):
             terms = contributions.pop(node, None)
             if terms is None or node not in leads:
                 continue
             if node._a is None:
                 if node in wanted:
-                    gvar = f"g{name[node]}"
+                    gvar = f"g{self.name[node]}"
                     self._sum(gvar, terms)
-                    if node in input_index:
-                        self.input_grad_vars[input_index[node]] = gvar
+                    if node in self.input_index:
+                        self.input_grad_vars[self.input_index[node]] = gvar
                     else:
                         self.leaf_grads.append(gvar)
                 continue
             if len(terms) == 1 and _is_atom(terms[0]):
                 g = terms[0]  # passed through unchanged (an add or identity): no new line
             else:
-                g = f"g{index[node]}"
+                g = f"g{self.index[node]}"
                 self._sum(g, terms)
-            a = node._a
-            b = node._b
-            binary = node._db is not None
-            parents = (a, b) if binary else (a,)
-            template = _TEMPLATES.get(node.op)
-            if node.op == "+":
-                locals_ = ["1.0", "1.0"]
-            elif node.op == "*":
-                locals_ = [expr[b], expr[a]]  # names: both factors are variables
-            elif template is None:
-                d_fn = self._ref(node.op, "derivative")
-                args = [expr[a], expr[b] if binary else None, expr[node]]
-                k = index[node]
-                if binary:
-                    locals_ = [f"d{k}a", f"d{k}b"]
-                    emit(
-                        f"    {locals_[0]}, {locals_[1]} = {d_fn}({args[0]}, {args[1]}, {args[2]})"
-                    )
-                elif b is None:
-                    locals_ = [f"d{k}"]
-                    emit(f"    {locals_[0]} = {d_fn}({args[0]}, {args[2]})")
-                else:
-                    locals_ = [f"d{k}"]
-                    emit(f"    {locals_[0]} = {d_fn}({args[0]}, {args[2]}, {b!r})")
-            else:
-                locals_ = [
-                    t.format(
-                        x=expr[a],
-                        y=expr[b] if binary else "",
-                        p=repr(b) if not binary else "",
-                        out=expr[node],
-                    )
-                    for t in template[1]
-                ]
-            for q, d in zip(parents, locals_):
+            parents = (node._a,) if node._db is None else (node._a, node._b)
+            for q, d in zip(parents, self._local_derivatives(node)):
                 if q not in leads:
                     continue
                 if d == "1.0":

@@ -355,7 +355,9 @@ def train(
     step: Callable[..., tuple[float, float | None]]
     if compile and not task.uniform_in_targets and size < n:
         warnings.warn(
-            f"train(compile=True): with mini-batches the {loss!r} loss runs eagerly (its "
+            f"train(compile=True): with mini-batches the "
+            f"{loss if isinstance(loss, str) else getattr(loss, '__name__', 'given')!r} "
+            "loss runs eagerly (its "
             "graph depends on the target values, so each new batch would need a new "
             "trace); compile pays off for it in full-batch training",
             stacklevel=2,
