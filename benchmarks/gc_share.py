@@ -45,6 +45,9 @@ def main() -> None:
             f"{clock.seconds / CHAIN_OPS * 1e9:.0f} ns/op ({clock.seconds / forward:.0%}); "
             f"collections by generation {clock.collections}"
         )
+        t0 = time.perf_counter()
+        y.backward()
+        print(f"chain backward: {(time.perf_counter() - t0) / CHAIN_OPS * 1e9:.0f} ns/op")
         del y
         X, Y = moons(100)
         model = _model("chainrule")
