@@ -4,15 +4,20 @@ Both walks are iterative, with an explicit stack, so a graph's depth is limited 
 memory, not by Python's recursion limit (micrograd's recursive walk fails near
 1,000 nested ops; a 1,000,000-op chain works here).
 
-The backward pass is one generic loop: every node already holds its local
-derivatives as numbers (recorded by the op when it ran), so the chain rule is
-``parent.grad += node.grad * local``.
+The backward pass is Kahn's algorithm in two passes: the first reaches every node
+and counts the consumers of the shared ones, the second applies the chain rule,
+``parent.grad += node.grad * local``, handing a node on once every consumer has
+given it its share. Every node already holds its local derivatives as numbers
+(recorded by the op when it ran), so the second pass is one generic loop.
 
 A second ``backward()`` must add exactly the same amounts again, to leaves and
 intermediates alike. Propagating ``node.grad`` directly would re-send an
 intermediate's *accumulated* grad (micrograd triples on the second call), so a pass
 starts every node's grad at 0, propagates, and then adds back what each node held
 before (only the non-zero ones are saved).
+
+``toposort`` returns the order backward() works in, so ``gradients()`` and
+``engine.compile`` add the same numbers in the same order and agree to the bit.
 """
 
 from __future__ import annotations
@@ -26,37 +31,57 @@ __all__ = ["toposort", "backward"]
 
 
 def toposort(root: Value) -> list[Value]:
-    """Every node ``root`` depends on, each once, parents before children, root last."""
-    order: list[Value] = []
-    append = order.append
+    """Every node ``root`` depends on, each once, parents before children, root last.
+
+    The order is the one :func:`backward` works in (read back to front): leaves
+    first, in the order they are first reached, then every other node in the reverse
+    of the order in which backward() passes its gradient on. ``gradients()`` and
+    ``engine.compile`` follow it too, so all three add the same numbers in the same
+    order and agree to the last bit.
+    """
+    # pass 1: reach every node, count the consumers of each non-leaf (per edge)
+    leaves: list[Value] = []
+    uses: dict[Value, int] = {}
     seen = {root}
     stack = [root]
-    push = stack.append
-    pop = stack.pop
-    # Depth-first: the top node stays on the stack until all its parents are emitted.
-    # A node is marked when pushed; a marked parent of the top node is always already
-    # emitted (were it still on the stack below, the graph would have a cycle).
     while stack:
-        node = stack[-1]
-        a = node._a
-        if a is not None:
-            if a not in seen:
-                seen.add(a)
-                push(a)
+        node = stack.pop()
+        if node._a is None:
+            leaves.append(node)
+            continue
+        for p in (node._a,) if node._db is None else (node._a, node._b):
+            if p._a is not None:
+                uses[p] = uses.get(p, 0) + 1
+            if p not in seen:
+                seen.add(p)
+                stack.append(p)
+    if root._a is None:
+        return leaves
+    # pass 2: the order of backward()'s second pass, without the arithmetic
+    done: list[Value] = []
+    node: Value | None = root
+    while node is not None:
+        done.append(node)
+        nxt = None
+        for p in (node._a,) if node._db is None else (node._a, node._b):
+            if p._a is None:
                 continue
-            if node._db is not None:
-                b = node._b
-                if b not in seen:
-                    seen.add(b)
-                    push(b)
-                    continue
-        pop()
-        append(node)
-    return order
+            left = uses[p] - 1
+            uses[p] = left
+            if left == 0:
+                if nxt is None:
+                    nxt = p
+                else:
+                    stack.append(p)
+        if nxt is None and stack:
+            nxt = stack.pop()
+        node = nxt
+    done.reverse()
+    return leaves + done
 
 
 class _Mark(float):
-    """A float 0.0 compared by identity: marks a node as reached by *this* pass."""
+    """A float 0.0 compared by identity: what *this* pass knows about a node."""
 
     __slots__ = ()
 
@@ -78,18 +103,22 @@ def backward(root: Value, gradient: float = 1.0) -> None:
         raise TypeError(f"backward() gradient must be a number, not {gradient!r}")
     if gradient - gradient != 0:  # inf or nan would poison every grad silently
         raise ValueError(f"backward() gradient must be finite, got {gradient!r}")
-    # The same walk as toposort(), fused with the bookkeeping of this pass, because
-    # it is the hot path: instead of a set of visited nodes, a node's grad field is
-    # the mark (``waiting`` while it is on the stack, ``done`` once emitted), and its
-    # old grad is saved (when non-zero) to be added back after the pass. Both marks
-    # are made for this call, so marks of earlier passes mean nothing; ``done`` is a
-    # float 0.0, so that the chain rule below can add into it directly.
-    waiting = _Mark()
-    done = _Mark()
+    # Two passes over the graph (Kahn's algorithm), because this is the hot path.
+    # Pass 1 reaches every node and marks it in its grad field instead of in a set:
+    # ``once`` for a node with one consumer so far, ``shared`` (its consumers counted
+    # in ``uses``) for more, ``leaf`` for a leaf. The old grad of a node is saved (when
+    # non-zero) to be added back at the end. Pass 2 applies the chain rule from the
+    # root down; a node passes its gradient on once all its consumers have passed
+    # theirs to it. The marks are float 0.0 made for this call, so the chain rule adds
+    # into them directly, and marks of earlier passes mean nothing.
+    # Both passes walk a chain without touching the stack: the next node is the
+    # parent ``a`` when it is ready; the stack holds only side branches.
+    once = _Mark()
+    shared = _Mark()
+    leaf = _Mark()
+    uses: dict[Value, int] = {}
     saved: list[tuple[Value, float]] = []
-    order: list[Value] = []
-    append = order.append
-    stack = [root]
+    stack: list[Value] = []
     push = stack.append
     pop = stack.pop
     walked = False
@@ -97,67 +126,111 @@ def backward(root: Value, gradient: float = 1.0) -> None:
         g = root.grad
         if g:
             saved.append((root, _old_grad(root, g)))
-        root.grad = waiting  # type: ignore[assignment]
-        while stack:
-            node = stack[-1]
+        root.grad = once  # type: ignore[assignment]
+        node = root
+        while True:  # pass 1
             a = node._a
             if a is not None:
-                g = a.grad
-                if g is not waiting and g is not done:
-                    if g:
-                        saved.append((a, _old_grad(a, g)))
-                    if a._a is None:  # a leaf is done at once: it passes nothing on,
-                        a.grad = done  # so it needs no place in the order
-                    else:
-                        a.grad = waiting
-                        push(a)
-                        continue
                 if node._db is not None:
                     b = node._b
                     g = b.grad
-                    if g is not waiting and g is not done:
+                    if g is leaf:
+                        pass
+                    elif g is once:
+                        b.grad = shared
+                        uses[b] = 2
+                    elif g is shared:
+                        uses[b] += 1
+                    else:  # reached for the first time
                         if g:
                             saved.append((b, _old_grad(b, g)))
                         if b._a is None:
-                            b.grad = done
+                            b.grad = leaf
                         else:
-                            b.grad = waiting
+                            b.grad = once
                             push(b)
-                            continue
-            pop()
-            node.grad = done
-            append(node)
+                g = a.grad
+                if g is leaf:
+                    pass
+                elif g is once:
+                    a.grad = shared
+                    uses[a] = 2
+                elif g is shared:
+                    uses[a] += 1
+                else:
+                    if g:
+                        saved.append((a, _old_grad(a, g)))
+                    if a._a is None:
+                        a.grad = leaf
+                    else:
+                        a.grad = once
+                        node = a
+                        continue
+            if not stack:
+                break
+            node = pop()
         walked = True
-        # the chain rule: each node passes its gradient to its parents, times the
-        # local derivative its op recorded when it ran (``order`` holds no leaf but
-        # the root)
         root.grad = float(gradient)
-        if root._a is None:
-            order.pop()
-        for node in reversed(order):
-            a = node._a
+        node = root if root._a is not None else None
+        while node is not None:  # pass 2: the chain rule, parent.grad += grad * local
             g = node.grad
-            a.grad += g * node._da
+            a = node._a
+            pg = a.grad
+            a.grad = pg + g * node._da
+            if pg is once:
+                nxt = a
+            elif a._a is None:
+                nxt = None
+            else:
+                left = uses[a] - 1
+                uses[a] = left
+                nxt = None if left else a
             db = node._db
             if db is not None:
-                node._b.grad += g * db
+                b = node._b
+                pg = b.grad
+                b.grad = pg + g * db
+                if pg is once:
+                    if nxt is None:
+                        nxt = b
+                    else:
+                        push(b)
+                elif b._a is not None:
+                    left = uses[b] - 1
+                    uses[b] = left
+                    if not left:
+                        if nxt is None:
+                            nxt = b
+                        else:
+                            push(b)
+            node = nxt if nxt is not None else pop() if stack else None
     except BaseException:
-        _put_back(order + stack, saved, walked, (waiting, done))
+        _put_back(root, saved, walked, (once, shared, leaf))
         raise
     for node, old in saved:
         node.grad += old
 
 
 def _put_back(
-    reached: list[Value], saved: list[tuple[Value, float]], walked: bool, marks: tuple
+    root: Value, saved: list[tuple[Value, float]], walked: bool, marks: tuple[_Mark, ...]
 ) -> None:
-    """Undo a failed pass: every node it reached gets its grad from before."""
-    for node in reached:
+    """Undo a failed pass: every node it reached gets its grad from before.
+
+    Once pass 1 is over, every node of the graph was reached; before that, exactly
+    the nodes carrying a mark were, and each of them leads back to the root through
+    marked nodes.
+    """
+    seen = {root}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        g = node.grad
+        if not walked and not any(g is m for m in marks):
+            continue
         node.grad = 0.0
-        parents = (node._a,) if node._db is None else (node._a, node._b)
-        for p in parents:
-            # a parent was reached if the walk finished, or if it carries a mark
-            if p is not None and (walked or any(p.grad is m for m in marks)):
-                p.grad = 0.0
+        for p in (node._a,) if node._db is None else (node._a, node._b):
+            if p is not None and p not in seen:
+                seen.add(p)
+                stack.append(p)
     for node, old in saved:
         node.grad = old

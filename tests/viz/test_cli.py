@@ -49,8 +49,19 @@ def test_graph_prints_gradients_and_writes_dot(tmp_path: Path, capsys) -> None:
 
 def test_graph_options(tmp_path: Path, capsys) -> None:
     path = tmp_path / "g.dot"
-    code, _, _ = run(capsys, "graph", "x**2", "x=3", "-o", str(path), "--rankdir", "TB",
-                     "--edge-grads", "--digits", "2")
+    code, _, _ = run(
+        capsys,
+        "graph",
+        "x**2",
+        "x=3",
+        "-o",
+        str(path),
+        "--rankdir",
+        "TB",
+        "--edge-grads",
+        "--digits",
+        "2",
+    )
     assert code == 0
     dot = path.read_text(encoding="utf-8")
     assert 'rankdir="TB"' in dot and "∂ 6" in dot and "**2" in dot
@@ -196,8 +207,9 @@ def test_demo_is_reproducible(tmp_path: Path, capsys, fast_demo, monkeypatch) ->
     assert Path(a, "neuron.dot").read_text() == Path(b, "neuron.dot").read_text()
 
 
-def test_demo_without_graphviz_writes_dot_and_says_how(tmp_path: Path, capsys, fast_demo,
-                                                      monkeypatch) -> None:
+def test_demo_without_graphviz_writes_dot_and_says_how(
+    tmp_path: Path, capsys, fast_demo, monkeypatch
+) -> None:
     _hide_dot(monkeypatch, tmp_path)
     out_dir = tmp_path / "out"
     code, out, _ = run(capsys, "demo", "--steps", "1", "--out", str(out_dir))
@@ -275,8 +287,9 @@ def test_demo_out_must_be_a_directory(tmp_path: Path, capsys) -> None:
         ("x ** 99999", 6),
     ],
 )
-def test_injection_attempts_are_refused_with_a_caret(capsys, tmp_path, monkeypatch,
-                                                     expr: str, column: int) -> None:
+def test_injection_attempts_are_refused_with_a_caret(
+    capsys, tmp_path, monkeypatch, expr: str, column: int
+) -> None:
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "graph", expr, "x=1")
     assert code == 2 and out == ""
@@ -311,20 +324,29 @@ def test_runs_as_a_program() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-m", "viz.cli", "check", "--help"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: chainrule check")
     bad = subprocess.run(
         [sys.executable, "-m", "viz.cli", "graph", "__import__('os')"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("chainrule graph: error: unknown function '__import__'")
 
 
-def test_demo_compiles_when_it_pays_off_and_eager_opts_out(tmp_path: Path, capsys, fast_demo,
-                                                           monkeypatch) -> None:
+def test_demo_compiles_when_it_pays_off_and_eager_opts_out(
+    tmp_path: Path, capsys, fast_demo, monkeypatch
+) -> None:
     _hide_dot(monkeypatch, tmp_path)
     _, compiled, _ = run(capsys, "demo", "--steps", "20", "--out", str(tmp_path / "c"))
     _, eager, _ = run(capsys, "demo", "--steps", "20", "--eager", "--out", str(tmp_path / "e"))

@@ -99,7 +99,9 @@ def test_every_value_is_a_box_every_op_a_small_node() -> None:
     assert len(boxes) == 6 and len(ops) == 3
     assert all('shape="box", style="rounded,filled"' in v for v in boxes.values())
     assert sorted(re.search(r"label=<(.*)>$", v).group(1) for v in ops.values()) == [
-        "+", "tanh", "×"
+        "+",
+        "tanh",
+        "×",
     ]
     assert all('shape="circle"' in v or 'shape="ellipse"' in v for v in ops.values())
     # one arrow from each op to its result, one from each operand to the op
@@ -222,7 +224,7 @@ def test_collapse_without_a_module_changes_nothing() -> None:
     "options",
     [
         {},
-        {"rankdir": "TB", "show_edge_grads": True, "title": "a \\N <title> & \"more\""},
+        {"rankdir": "TB", "show_edge_grads": True, "title": 'a \\N <title> & "more"'},
         {"module": "mlp"},
         {"module": "mlp", "group_by": "layer", "show_edge_grads": True},
         {"module": "mlp", "collapse": True},

@@ -72,8 +72,17 @@ def test_arithmetic_and_functions(text: str, expected: float) -> None:
 
 def test_every_listed_function_is_an_engine_function() -> None:
     assert set(FUNCTIONS) == {
-        "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "sin",
-        "cos", "abs",
+        "exp",
+        "log",
+        "sqrt",
+        "tanh",
+        "sigmoid",
+        "relu",
+        "leaky_relu",
+        "softplus",
+        "sin",
+        "cos",
+        "abs",
     }
     for name in FUNCTIONS:
         arg = "x, 0.2" if name == "leaky_relu" else "x"
@@ -220,8 +229,7 @@ def test_caret_marks_the_whole_offending_part() -> None:
     with pytest.raises(ExpressionError) as info:
         parse("1 + __import__('os').system('ls')")
     assert info.value.caret() == (
-        "  1 + __import__('os').system('ls')\n"
-        "                      ^^^^^^^"
+        "  1 + __import__('os').system('ls')\n                      ^^^^^^^"
     )
 
 

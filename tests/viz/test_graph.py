@@ -34,7 +34,10 @@ def test_nodes_in_topological_order_with_data_grad_op() -> None:
     order = toposort(y)
     for node, value in zip(g.nodes, order, strict=True):
         assert (node.label, node.data, node.grad, node.op) == (
-            value.label, value.data, value.grad, value.op
+            value.label,
+            value.data,
+            value.grad,
+            value.op,
         )
         assert node.is_leaf == value.is_leaf
         assert node.cluster is None and node.name is None
@@ -194,8 +197,12 @@ def test_parameters_are_named_and_clustered_by_neuron() -> None:
         assert n.data == names[n.name].data
         assert n.cluster == module_of(n.name)
     assert g.clusters == (
-        "layers.0.neurons.0", "layers.0.neurons.1", "layers.0.neurons.2",
-        "layers.1.neurons.0", "layers.1.neurons.1", "layers.2.neurons.0",
+        "layers.0.neurons.0",
+        "layers.0.neurons.1",
+        "layers.0.neurons.2",
+        "layers.1.neurons.0",
+        "layers.1.neurons.1",
+        "layers.2.neurons.0",
     )
 
 
@@ -208,8 +215,12 @@ def test_each_neuron_cluster_holds_its_whole_computation() -> None:
     # A neuron with k inputs: k weights, a bias, k products, k sums (b + w0 x0 + ...),
     # and its activation (none for the linear output neuron).
     expected = {
-        "layers.0.neurons.0": 8, "layers.0.neurons.1": 8, "layers.0.neurons.2": 8,
-        "layers.1.neurons.0": 11, "layers.1.neurons.1": 11, "layers.2.neurons.0": 7,
+        "layers.0.neurons.0": 8,
+        "layers.0.neurons.1": 8,
+        "layers.0.neurons.2": 8,
+        "layers.1.neurons.0": 11,
+        "layers.1.neurons.1": 11,
+        "layers.2.neurons.0": 7,
     }
     assert {k: len(v) for k, v in members.items()} == expected
     for cluster, nodes in members.items():
