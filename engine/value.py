@@ -68,7 +68,7 @@ def _lift(x: Any, op: str) -> Value:
         c = _new(Value)
         c.data = x
         c.grad = 0.0
-        c.label = c.op = ""
+        c.op = ""
         c._a = c._b = c._da = c._db = None
         return c
     if isinstance(x, Value):
@@ -105,6 +105,9 @@ def _overflow(op: str, x: float, y: float) -> OverflowError:
 
 
 _INF = float("inf")
+_NINF = -_INF
+# + and * of finite floats can overflow to +-inf but never give NaN, so the hot path
+# checks their results with two float comparisons (no subtraction, no allocation).
 
 
 def _derivative_overflow(op: str, args: Any) -> OverflowError:
@@ -130,11 +133,13 @@ class Value:
     ``v.grad = 0.0`` or ``nn.Module.zero_grad()``.
     """
 
-    __slots__ = ("data", "grad", "label", "op", "_a", "_b", "_da", "_db")
+    # ``_label`` is left unset on the nodes ops make (read through ``label``): one
+    # store less per op, and a slot the garbage collector skips (it visits every
+    # set slot of every node, several times as a graph grows).
+    __slots__ = ("data", "grad", "_label", "op", "_a", "_b", "_da", "_db")
 
     data: float
     grad: float
-    label: str
     op: str
 
     def __init__(self, data: Number, label: str = "") -> None:
@@ -142,7 +147,7 @@ class Value:
             raise TypeError(f"Value label must be a str, not {type(label).__name__} ({label!r})")
         self.data = _check_data(data)
         self.grad = 0.0
-        self.label = label
+        self._label = label
         self.op = ""
         self._a: Value | None = None
         self._b: Any = None
@@ -180,6 +185,20 @@ class Value:
     def is_leaf(self) -> bool:
         """True for nodes made by ``Value(...)`` (inputs, parameters, constants)."""
         return self._a is None
+
+    @property
+    def label(self) -> str:
+        """A name for drawings and messages ("" unless given)."""
+        try:
+            return self._label
+        except AttributeError:  # never set: a node made by an op
+            return ""
+
+    @label.setter
+    def label(self, label: str) -> None:
+        if not isinstance(label, str):
+            raise TypeError(f"Value label must be a str, not {type(label).__name__} ({label!r})")
+        self._label = label
 
     def __repr__(self) -> str:
         extra = f", label={self.label!r}" if self.label else ""
@@ -219,18 +238,17 @@ class Value:
                 c = _new(Value)
                 c.data = other
                 c.grad = 0.0
-                c.label = c.op = ""
+                c.op = ""
                 c._a = c._b = c._da = c._db = None
                 other = c
             else:
                 other = _lift(other, "+")
         data = self.data + other.data
-        if data - data != 0.0:
+        if data == _INF or data == _NINF:
             raise _overflow("+", self.data, other.data)
         out = _new(Value)
         out.data = data
         out.grad = 0.0
-        out.label = ""
         out.op = "+"
         if _recording:
             out._a = self
@@ -250,7 +268,7 @@ class Value:
                 c = _new(Value)
                 c.data = other
                 c.grad = 0.0
-                c.label = c.op = ""
+                c.op = ""
                 c._a = c._b = c._da = c._db = None
                 other = c
             else:
@@ -258,12 +276,11 @@ class Value:
         x = self.data
         y = other.data
         data = x * y
-        if data - data != 0.0:
+        if data == _INF or data == _NINF:
             raise _overflow("*", x, y)
         out = _new(Value)
         out.data = data
         out.grad = 0.0
-        out.label = ""
         out.op = "*"
         if _recording:
             out._a = self
@@ -280,7 +297,6 @@ class Value:
         out = _new(Value)
         out.data = -self.data
         out.grad = 0.0
-        out.label = ""
         out.op = "neg"
         out._b = out._db = None
         if _recording:
@@ -300,7 +316,6 @@ class Value:
         out = _new(Value)
         out.data = y
         out.grad = 0.0
-        out.label = ""
         out.op = op.name
         out._db = None
         if _recording:
@@ -338,7 +353,6 @@ class Value:
         out = _new(Value)
         out.data = v
         out.grad = 0.0
-        out.label = ""
         out.op = op.name
         if _recording:
             rule = op.derivative
@@ -513,7 +527,23 @@ def dot(
         if acc is None:
             raise ValueError("dot: no terms and no start value")
         return acc
-    rec = _recording
+    if not _recording:
+        # only the value is wanted: the same sum in floats, as one new leaf
+        total = None if acc is None else acc.data
+        for w, x in zip(ws, xs):
+            wd = (w if type(w) is Value else _lift(w, "*")).data
+            xd = (x if type(x) is Value else _lift(x, "*")).data
+            pd = wd * xd
+            if pd == _INF or pd == _NINF:
+                raise _overflow("*", wd, xd)
+            if total is None:
+                total = pd
+                continue
+            sd = total + pd
+            if sd == _INF or sd == _NINF:
+                raise _overflow("+", total, pd)
+            total = sd
+        return Value(total)
     # The node construction below repeats Value.__mul__ and Value.__add__ inline: this
     # loop is the hot path of every network (tests/engine/test_value.py checks that the
     # nodes equal the operators' nodes field by field).
@@ -525,39 +555,29 @@ def dot(
         wd = w.data
         xd = x.data
         pd = wd * xd
-        if pd - pd != 0.0:
+        if pd == _INF or pd == _NINF:
             raise _overflow("*", wd, xd)
         p = _new(Value)
         p.data = pd
         p.grad = 0.0
-        p.label = ""
-        if rec:
-            p.op = "*"
-            p._a = w
-            p._da = xd
-            p._b = x
-            p._db = wd
-        else:
-            p.op = ""
-            p._a = p._b = p._da = p._db = None
+        p.op = "*"
+        p._a = w
+        p._da = xd
+        p._b = x
+        p._db = wd
         if acc is None:
             acc = p
             continue
         sd = acc.data + pd
-        if sd - sd != 0.0:
+        if sd == _INF or sd == _NINF:
             raise _overflow("+", acc.data, pd)
         q = _new(Value)
         q.data = sd
         q.grad = 0.0
-        q.label = ""
-        if rec:
-            q.op = "+"
-            q._a = acc
-            q._da = 1.0
-            q._b = p
-            q._db = 1.0
-        else:
-            q.op = ""
-            q._a = q._b = q._da = q._db = None
+        q.op = "+"
+        q._a = acc
+        q._da = 1.0
+        q._b = p
+        q._db = 1.0
         acc = q
     return acc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import re
@@ -60,6 +61,13 @@ def test_label() -> None:
     assert Value(1.0, label="w").label == "w"
     with pytest.raises(TypeError, match="label must be a str, not int"):
         Value(1.0, label=3)  # type: ignore[arg-type]
+    y = Value(1.0) * 2.0 + 1.0  # nodes made by ops start unnamed and can be named
+    assert y.label == "" and y.parents[1].label == ""
+    y.label = "y"
+    assert y.label == "y" and "label='y'" in repr(y)
+    with pytest.raises(TypeError, match="label must be a str, not NoneType"):
+        y.label = None  # type: ignore[assignment]
+    assert y.label == "y"
 
 
 def test_a_leaf_is_a_leaf() -> None:
@@ -351,6 +359,8 @@ def test_methods_compute_the_function(x: float) -> None:
         (lambda: (-2) ** Value(2.0), ValueError, "negative base"),
         (lambda: Value(1e200) * 1e200, OverflowError, r"1e\+200 \* 1e\+200 overflows"),
         (lambda: Value(1e308) + 1e308, OverflowError, r"\+ 1e\+308 overflows"),
+        (lambda: Value(-1e200) * 1e200, OverflowError, r"-1e\+200 \* 1e\+200 overflows"),
+        (lambda: Value(-1e308) - 1e308, OverflowError, r"-1e\+308 \+ -1e\+308 overflows"),
         (lambda: Value(10.0) ** 400, OverflowError, "overflows"),
     ],
 )
@@ -498,8 +508,12 @@ def test_dot_refuses_mismatched_lengths_and_nothing_to_add() -> None:
     assert dot([], [], 3.0).data == 3.0
     with pytest.raises(TypeError, match="str"):
         dot([Value(1.0)], ["a"])
-    with pytest.raises(OverflowError, match="overflows"):
-        dot([Value(1e200)], [Value(1e200)])
+    for recording in (True, False):
+        with contextlib.nullcontext() if recording else no_grad():
+            with pytest.raises(OverflowError, match=r"1e\+200 \* 1e\+200 overflows"):
+                dot([Value(1e200)], [Value(1e200)])
+            with pytest.raises(OverflowError, match=r"-1e\+308 \+ -1e\+308 overflows"):
+                dot([Value(-1e308), -1.0], [1.0, Value(1e308)])
 
 
 @pytest.mark.parametrize("op", ["+", "*"])
