@@ -531,22 +531,18 @@ def dot(
         # only the value is wanted: the same sum in floats, as one new leaf
         total = None if acc is None else acc.data
         for w, x in zip(ws, xs):
-            wd = (w if type(w) is Value else _lift(w, "*")).data
-            xd = (x if type(x) is Value else _lift(x, "*")).data
-            pd = wd * xd
-            if pd == _INF or pd == _NINF:
-                raise _overflow("*", wd, xd)
-            if total is None:
-                total = pd
-                continue
-            sd = total + pd
-            if sd == _INF or sd == _NINF:
-                raise _overflow("+", total, pd)
-            total = sd
-        return Value(total)
+            pd = (w if type(w) is Value else _lift(w, "*")).data * (
+                x if type(x) is Value else _lift(x, "*")
+            ).data
+            total = pd if total is None else total + pd
+        if total - total != 0.0:  # type: ignore[operator]
+            raise _dot_overflow(ws, xs, start)
+        return Value(total)  # type: ignore[arg-type]
     # The node construction below repeats Value.__mul__ and Value.__add__ inline: this
     # loop is the hot path of every network (tests/engine/test_value.py checks that the
-    # nodes equal the operators' nodes field by field).
+    # nodes equal the operators' nodes field by field). Overflow is checked once, at
+    # the end: the products are of finite numbers, so an overflow makes an infinite
+    # term, and every later partial sum stays infinite or NaN.
     for w, x in zip(ws, xs):
         if type(w) is not Value:
             w = _lift(w, "*")
@@ -555,8 +551,6 @@ def dot(
         wd = w.data
         xd = x.data
         pd = wd * xd
-        if pd == _INF or pd == _NINF:
-            raise _overflow("*", wd, xd)
         p = _new(Value)
         p.data = pd
         p.grad = 0.0
@@ -568,11 +562,8 @@ def dot(
         if acc is None:
             acc = p
             continue
-        sd = acc.data + pd
-        if sd == _INF or sd == _NINF:
-            raise _overflow("+", acc.data, pd)
         q = _new(Value)
-        q.data = sd
+        q.data = acc.data + pd
         q.grad = 0.0
         q.op = "+"
         q._a = acc
@@ -580,4 +571,22 @@ def dot(
         q._b = p
         q._db = 1.0
         acc = q
+    total = acc.data
+    if total - total != 0.0:  # inf or nan: some product or partial sum overflowed
+        raise _dot_overflow(ws, xs, start)
     return acc
+
+
+def _dot_overflow(ws: Sequence[Any], xs: Sequence[Any], start: Any) -> OverflowError:
+    """The error the operator loop would have raised: the first op that overflowed."""
+    total = None if start is None else float(start.data if isinstance(start, Value) else start)
+    for w, x in zip(ws, xs):
+        wd = w.data if isinstance(w, Value) else float(w)
+        xd = x.data if isinstance(x, Value) else float(x)
+        pd = wd * xd
+        if pd - pd != 0.0:
+            return _overflow("*", wd, xd)
+        if total is not None and (total + pd) - (total + pd) != 0.0:
+            return _overflow("+", total, pd)
+        total = pd if total is None else total + pd
+    return OverflowError("dot() overflows float64")  # pragma: no cover (not reached)

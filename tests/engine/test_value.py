@@ -514,6 +514,8 @@ def test_dot_refuses_mismatched_lengths_and_nothing_to_add() -> None:
                 dot([Value(1e200)], [Value(1e200)])
             with pytest.raises(OverflowError, match=r"-1e\+308 \+ -1e\+308 overflows"):
                 dot([Value(-1e308), -1.0], [1.0, Value(1e308)])
+            with pytest.raises(OverflowError, match=r"^1e\+200 \* 1e\+200 overflows"):
+                dot([1e200, -1e200], [Value(1e200), 1e200], 1.0)  # inf + -inf = nan at the end
 
 
 @pytest.mark.parametrize("op", ["+", "*"])
