@@ -75,7 +75,12 @@ def gradients(
                 continue
             contribution = _times(g, d)
             old = get(parent)
-            grads[parent] = contribution if old is None else old + contribution
+            if old is not None:
+                grads[parent] = old + contribution
+            elif create_graph:
+                grads[parent] = contribution
+            else:  # a float sum starts at 0.0, as backward()'s does (0.0 + -0.0 is 0.0)
+                grads[parent] = 0.0 + contribution
     result = []
     for x in xs:
         g = grads.get(x, 0.0)

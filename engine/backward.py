@@ -34,10 +34,9 @@ def toposort(root: Value) -> list[Value]:
     """Every node ``root`` depends on, each once, parents before children, root last.
 
     The order is the one :func:`backward` works in (read back to front): leaves
-    first, in the order they are first reached, then every other node in the reverse
-    of the order in which backward() passes its gradient on. ``gradients()`` and
-    ``engine.compile`` follow it too, so all three add the same numbers in the same
-    order and agree to the last bit.
+    first, then every other node in the reverse of the order in which backward()
+    passes its gradient on. ``gradients()`` and ``engine.compile`` follow it too, so
+    all three add the same numbers in the same order and agree to the last bit.
     """
     # pass 1: reach every node, count the consumers of each non-leaf (per edge)
     leaves: list[Value] = []
@@ -86,9 +85,10 @@ class _Mark(float):
     __slots__ = ()
 
 
-def _old_grad(node: Value, g: object) -> float:
-    """A non-zero grad found before the pass, which must be a number to be kept."""
-    if isinstance(g, bool) or not isinstance(g, (int, float)):
+def _old_grad(node: Value, g: object) -> float | None:
+    """A grad found before the pass that is not 0: a number to add back, or None
+    (no grad yet, which counts as 0). Anything else is refused."""
+    if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float))):
         raise TypeError(f"backward(): the grad of {node!r} is {g!r}, not a number")
     return g  # type: ignore[return-value]
 
@@ -117,14 +117,14 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     shared = _Mark()
     leaf = _Mark()
     uses: dict[Value, int] = {}
-    saved: list[tuple[Value, float]] = []
+    saved: list[tuple[Value, float | None]] = []
     stack: list[Value] = []
     push = stack.append
     pop = stack.pop
     walked = False
     try:
         g = root.grad
-        if g:
+        if g != 0.0:
             saved.append((root, _old_grad(root, g)))
         root.grad = once  # type: ignore[assignment]
         node = root
@@ -142,7 +142,7 @@ def backward(root: Value, gradient: float = 1.0) -> None:
                     elif g is shared:
                         uses[b] += 1
                     else:  # reached for the first time
-                        if g:
+                        if g != 0.0:  # (None and junk too: _old_grad sorts them)
                             saved.append((b, _old_grad(b, g)))
                         if b._a is None:
                             b.grad = leaf
@@ -158,7 +158,7 @@ def backward(root: Value, gradient: float = 1.0) -> None:
                 elif g is shared:
                     uses[a] += 1
                 else:
-                    if g:
+                    if g != 0.0:
                         saved.append((a, _old_grad(a, g)))
                     if a._a is None:
                         a.grad = leaf
@@ -204,17 +204,19 @@ def backward(root: Value, gradient: float = 1.0) -> None:
                         else:
                             push(b)
             node = nxt if nxt is not None else pop() if stack else None
+        for node, old in saved:
+            if old is not None:
+                node.grad += old
     except BaseException:
         _put_back(root, saved, walked, (once, shared, leaf))
         raise
-    for node, old in saved:
-        node.grad += old
 
 
 def _put_back(
-    root: Value, saved: list[tuple[Value, float]], walked: bool, marks: tuple[_Mark, ...]
+    root: Value, saved: list[tuple[Value, float | None]], walked: bool, marks: tuple[_Mark, ...]
 ) -> None:
-    """Undo a failed pass: every node it reached gets its grad from before.
+    """Undo a failed pass: every node it reached gets its grad from before (a grad
+    equal to 0, such as -0.0 or the int 0, comes back as 0.0).
 
     Once pass 1 is over, every node of the graph was reached; before that, exactly
     the nodes carrying a mark were, and each of them leads back to the root through

@@ -105,9 +105,6 @@ def _overflow(op: str, x: float, y: float) -> OverflowError:
 
 
 _INF = float("inf")
-_NINF = -_INF
-# + and * of finite floats can overflow to +-inf but never give NaN, so the hot path
-# checks their results with two float comparisons (no subtraction, no allocation).
 
 
 def _derivative_overflow(op: str, args: Any) -> OverflowError:
@@ -244,7 +241,7 @@ class Value:
             else:
                 other = _lift(other, "+")
         data = self.data + other.data
-        if data == _INF or data == _NINF:
+        if data - data != 0.0:  # inf, or nan from an inf someone assigned to .data
             raise _overflow("+", self.data, other.data)
         out = _new(Value)
         out.data = data
@@ -276,7 +273,7 @@ class Value:
         x = self.data
         y = other.data
         data = x * y
-        if data == _INF or data == _NINF:
+        if data - data != 0.0:  # inf or nan
             raise _overflow("*", x, y)
         out = _new(Value)
         out.data = data

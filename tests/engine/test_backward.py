@@ -277,6 +277,7 @@ def _interrupt_at(line_text: str, nth: int):
         ("a.grad = once", 1),
         ("uses[a] = 2", 1),
         ("b.grad = pg + g * db", 2),
+        ("node.grad += old", 1),  # adding the old grads back, after the chain rule
     ],
 )
 def test_an_interrupted_backward_puts_every_grad_back(line_text: str, nth: int) -> None:
@@ -342,3 +343,41 @@ def test_backward_gradients_and_compile_add_in_the_same_order(
     assert compiled(0.5)[1] == (s,)
     orders = {(1e16 + 1.0) - 1e16, (1e16 - 1e16) + 1.0}
     assert len(orders) == 2  # the sums really differ with the order
+
+
+def test_a_zero_gradient_has_the_same_sign_three_ways() -> None:
+    def f(x: Value) -> Value:
+        n = -x
+        return n * 1.0 + n * -1.0  # d/dx = -1 + 1: +0.0 when the sum starts at 0.0
+
+    x = Value(0.5)
+    out = f(x)
+    out.backward()
+    grads = (x.grad, gradients(out, [x])[0], engine.compile(f, input_grads=True)(0.5)[1][0])
+    assert [math.copysign(1.0, g) for g in grads] == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("junk", ["", [], "0", object()])
+def test_junk_grads_are_refused_even_when_falsy(junk: object) -> None:
+    x = Value(2.0)
+    y = x * 2.0
+    x.grad = junk  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="not a number"):
+        y.backward()
+    assert x.grad is junk and y.grad == 0.0
+
+
+def test_a_failed_pass_puts_none_back() -> None:
+    x, w = Value(2.0), Value(3.0)
+    h = x * w
+    y = h.tanh() + w
+    h.grad = None  # type: ignore[assignment]
+    w.grad = 4.0
+    x.grad = "junk"  # type: ignore[assignment]
+    with pytest.raises(TypeError):
+        y.backward()
+    assert h.grad is None and w.grad == 4.0 and x.grad == "junk"
+    x.grad = 0.0
+    y.backward()  # None counts as 0; w keeps its 4.0 on top of this pass
+    assert h.grad == gradients(y, [h])[0]
+    assert w.grad == 4.0 + gradients(y, [w])[0]

@@ -530,3 +530,14 @@ def test_a_number_operand_becomes_a_constant_leaf(op: str, number: float) -> Non
     # from the right as well, through __radd__/__rmul__
     z = number + x if op == "+" else number * x
     assert z.data == y.data and z.parents[0].data == float(number)
+
+
+def test_an_infinite_data_assigned_by_hand_is_caught_by_the_next_op() -> None:
+    a = Value(1.0)
+    a.data = float("inf")  # bypasses the constructor's check
+    with pytest.raises(OverflowError, match=r"inf \* 0\.0 overflows"):
+        a * 0.0
+    b = Value(1.0)
+    b.data = float("-inf")
+    with pytest.raises(OverflowError, match=r"inf \+ -inf overflows"):
+        a + b
