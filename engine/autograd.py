@@ -88,5 +88,11 @@ def gradients(
             g = Value(g)
         elif not create_graph:
             g = float(g)
+            if g - g != 0.0:
+                name = repr(x.label) if x.label else f"input {len(result)}"
+                raise OverflowError(
+                    f"gradients(): d(output)/d({name}) comes out as {g!r}: a product of "
+                    "local derivatives overflows float64; scale the output down"
+                )
         result.append(g)
     return tuple(result)

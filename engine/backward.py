@@ -118,6 +118,8 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     leaf = _Mark()
     uses: dict[Value, int] = {}
     saved: list[tuple[Value, float | None]] = []
+    leaves: list[Value] = []
+    keep = leaves.append
     stack: list[Value] = []
     push = stack.append
     pop = stack.pop
@@ -146,6 +148,7 @@ def backward(root: Value, gradient: float = 1.0) -> None:
                             saved.append((b, _old_grad(b, g)))
                         if b._a is None:
                             b.grad = leaf
+                            keep(b)
                         else:
                             b.grad = once
                             push(b)
@@ -162,6 +165,7 @@ def backward(root: Value, gradient: float = 1.0) -> None:
                         saved.append((a, _old_grad(a, g)))
                     if a._a is None:
                         a.grad = leaf
+                        keep(a)
                     else:
                         a.grad = once
                         node = a
@@ -204,12 +208,31 @@ def backward(root: Value, gradient: float = 1.0) -> None:
                         else:
                             push(b)
             node = nxt if nxt is not None else pop() if stack else None
+        # An overflow anywhere leaves an inf (or, times a zero local derivative, a NaN)
+        # that flows on into every leaf behind it, so checking the leaves finds it (a
+        # cost per leaf, not per node: networks have few leaves for their nodes).
+        for node in leaves:
+            g = node.grad
+            if g - g != 0.0:
+                raise _overflowed(node, g)
         for node, old in saved:
             if old is not None:
-                node.grad += old
+                g = node.grad + old
+                if g - g != 0.0:
+                    raise _overflowed(node, g)
+                node.grad = g
     except BaseException:
         _put_back(root, saved, walked, (once, shared, leaf))
         raise
+
+
+def _overflowed(node: Value, g: float) -> OverflowError:
+    name = f"{node.label!r}" if node.label else "a leaf" if node._a is None else "a node"
+    return OverflowError(
+        f"backward(): the gradient of {name} (data {node.data!r}) comes out as {g!r}: a "
+        "product of local derivatives overflows float64. Every grad is left as it was; "
+        "scale the output (or the seed gradient) down"
+    )
 
 
 def _put_back(

@@ -165,3 +165,11 @@ def test_hessian_of_random_dags_is_symmetric(e: Expression, a: float, b: float) 
     # so they differ by rounding: ~1e-16 times the largest term, and with intermediates
     # within ±100 no term comes near 1e7, hence abs 1e-9 (rel 1e-9 for large entries).
     assert d01 == pytest.approx(d10, rel=1e-9, abs=1e-9)
+
+
+def test_a_gradient_that_overflows_raises() -> None:
+    x, y = Value(1e-300, label="x"), Value(1.0)
+    out = (x * 1e300) * 1e300 + y
+    with pytest.raises(OverflowError, match=r"d\(output\)/d\('x'\) comes out as inf"):
+        gradients(out, [y, x])
+    assert gradients(out, [y]) == (1.0,)

@@ -277,7 +277,8 @@ def _interrupt_at(line_text: str, nth: int):
         ("a.grad = once", 1),
         ("uses[a] = 2", 1),
         ("b.grad = pg + g * db", 2),
-        ("node.grad += old", 1),  # adding the old grads back, after the chain rule
+        ("g = node.grad + old", 1),  # adding the old grads back, after the chain rule
+        ("for node in leaves:", 1),  # checking the leaves for an overflow
     ],
 )
 def test_an_interrupted_backward_puts_every_grad_back(line_text: str, nth: int) -> None:
@@ -381,3 +382,34 @@ def test_a_failed_pass_puts_none_back() -> None:
     y.backward()  # None counts as 0; w keeps its 4.0 on top of this pass
     assert h.grad == gradients(y, [h])[0]
     assert w.grad == 4.0 + gradients(y, [w])[0]
+
+
+def test_a_gradient_that_overflows_raises_and_changes_nothing() -> None:
+    # every local derivative is finite; their product, d(out)/dx = 1e600, is not
+    x = Value(1e-300, label="x")
+    h = x * 1e300
+    out = h * 1e300
+    x.grad, h.grad = 2.0, 3.0
+    nodes = toposort(out)
+    before = [n.grad for n in nodes]
+    with pytest.raises(OverflowError, match=r"gradient of 'x' \(data 1e-300\) comes out as inf"):
+        out.backward()
+    assert [n.grad for n in nodes] == before
+
+
+def test_an_overflow_times_a_zero_derivative_is_caught_as_nan() -> None:
+    u = Value(1.0, label="u")
+    n = u * 0.0  # du is 0.0 * (an infinite gradient) = nan
+    out = (n * 1e300) * 1e300
+    with pytest.raises(OverflowError, match=r"comes out as (inf|nan)"):
+        out.backward()
+    assert u.grad == 0.0 and n.grad == 0.0
+
+
+def test_adding_back_an_old_grad_that_overflows_raises() -> None:
+    x = Value(1.0, label="x")
+    y = x * 1e308
+    x.grad = 1e308
+    with pytest.raises(OverflowError, match="comes out as inf"):
+        y.backward()
+    assert x.grad == 1e308 and y.grad == 0.0
