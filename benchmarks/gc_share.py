@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import time
 
-from benchmarks.workloads import CHAIN_OPS, _model, demo_loss, moons
+from benchmarks.workloads import CHAIN_OPS, _model, eager_step, moons
 from engine import Value
 
 
@@ -56,11 +56,7 @@ def main() -> None:
         clock.seconds, clock.collections = 0.0, [0, 0, 0]
         t0 = time.perf_counter()
         for _ in range(steps):
-            loss = demo_loss(model, [[Value(x) for x in row] for row in X], Y)
-            model.zero_grad()
-            loss.backward()
-            for p in params:
-                p.data -= 0.1 * p.grad
+            eager_step(model, params, X, Y, Value)
         total = time.perf_counter() - t0
         print(
             f"MLP step: {total / steps * 1e3:.1f} ms, of which GC "

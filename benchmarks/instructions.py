@@ -31,7 +31,7 @@ from benchmarks.workloads import (
     WIDE_TERMS,
     _model,
     deep,
-    demo_loss,
+    eager_step,
     moons,
     value_class,
 )
@@ -72,11 +72,7 @@ def run(engine: str, workload: str, size: int) -> None:
         model = _model(engine)
         params = model.parameters()
         for _ in range(size):
-            loss = demo_loss(model, [[V(x) for x in row] for row in X], Y)
-            model.zero_grad()
-            loss.backward()
-            for p in params:
-                p.data -= 0.1 * p.grad
+            eager_step(model, params, X, Y, V)
 
     body = {"chain": chain, "chain_numbers": chain, "wide": wide, "mlp": mlp}[workload]
     if engine == "micrograd":

@@ -197,6 +197,17 @@ def demo_loss(model: Any, inputs: list[list[Any]], Y: list[float]) -> Any:
     return data_loss + reg_loss
 
 
+def eager_step(
+    model: Any, params: list[Any], X: list[list[float]], Y: list[float], V: type
+) -> None:
+    """One eager step of micrograd's demo: forward, zero_grad, backward, SGD (lr 0.1)."""
+    loss = demo_loss(model, [[V(x) for x in row] for row in X], Y)
+    model.zero_grad()
+    loss.backward()
+    for p in params:
+        p.data -= 0.1 * p.grad
+
+
 def mlp(engine: str) -> dict[str, float]:
     """micrograd's demo training step on MLP_POINTS moons points: seconds per step."""
     X, Y = moons(MLP_POINTS)
@@ -237,11 +248,7 @@ def mlp(engine: str) -> dict[str, float]:
     else:
 
         def one_step() -> None:
-            loss = demo_loss(model, [[V(x) for x in row] for row in X], Y)
-            model.zero_grad()
-            loss.backward()
-            for p in params:
-                p.data -= 0.1 * p.grad
+            eager_step(model, params, X, Y, V)
 
     one_step()  # warm-up (and, compiled, the first replay)
     t0 = time.perf_counter()
