@@ -41,7 +41,7 @@ SIZES: dict[str, tuple[int, int, int, str]] = {
     "chain": (2, CHAIN_OPS, 1, "op"),
     "chain_numbers": (2, CHAIN_OPS, 1, "op"),
     "wide": (1, WIDE_TERMS, 2, "op"),  # each term is a * and a +
-    "mlp": (1, 2, 1, "step"),
+    "mlp": (1, 3, 1, "step"),  # two steps: a full collection may fall in either
 }
 ENGINES = ("chainrule", "micrograd")
 
