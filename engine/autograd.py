@@ -54,8 +54,8 @@ def gradients(
     """
     if not isinstance(output, Value):
         raise TypeError(f"output must be a Value, not {type(output).__name__} ({output!r})")
-    if not create_graph and _value._trace_hook is not None:
-        _value._trace_hook("gradients() as floats")
+    if not create_graph:
+        _value.trace_event("gradients() as floats")
     xs = _as_inputs(inputs)
     order = toposort(output)
     grads: dict[Value, Any] = {output: 1.0}

@@ -39,14 +39,13 @@ function is compiled once and replayed on every later call with new numbers.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
 
-from engine import operators, ops
+from engine import ops
 from engine import value as _value
 from engine.backward import toposort
 from engine.value import Value
@@ -63,41 +62,24 @@ class TraceError(RuntimeError):
 
 
 # --- code templates ---------------------------------------------------------------
-# op name -> (forward expression, derivative expression for each parent).
-# {x}/{y} are the inputs' values, {p} the op's constant, {out} the node's value.
-# Each matches the eager op exactly (same float operations in the same order), so the
-# replay reproduces eager results bit for bit. Ops without a template (and user ops)
-# call the op table's forward function and derivative rule, which is equally exact.
-_TEMPLATES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "+": ("{x} + {y}", ("1.0", "1.0")),
-    "*": ("{x} * {y}", ("{y}", "{x}")),
-    "neg": ("-{x}", ("-1.0",)),
-    "identity": ("{x}", ("1.0",)),
-    "tanh": ("_tanh({x})", ("1.0 - {out} * {out}",)),
-    "sigmoid": ("_sigmoid({x})", ("{out} * (1.0 - {out})",)),
-    "exp": ("_exp({x})", ("{out}",)),
-    "log": ("_log({x})", ("1.0 / {x}",)),
-    "relu": ("({x} if {x} > 0.0 else 0.0)", ("(1.0 if {x} > 0.0 else 0.0)",)),
-    "leaky_relu": ("({x} if {x} > 0.0 else {p} * {x})", ("(1.0 if {x} > 0.0 else {p})",)),
-    "**": ("_power({x}, {p})", ("_d_pow({x}, {out}, {p})",)),
-    "sin": ("_sin({x})", ("_cos({x})",)),
-    "cos": ("_cos({x})", ("-_sin({x})",)),
-    "max": (
-        "({x} if {x} >= {y} else {y})",
-        ("(1.0 if {x} >= {y} else 0.0)", "(0.0 if {x} >= {y} else 1.0)"),
-    ),
-}
+# Each op's generated code comes from its entry in the op table (engine.ops):
+# ``code_forward``, ``code_derivatives`` and the functions they call, ``code_names``.
+# Ops without templates (and user ops) call the op's forward and derivative rule.
 
-_NAMESPACE_BASE: dict[str, Any] = {
-    "_tanh": math.tanh,
-    "_sigmoid": operators.sigmoid,
-    "_exp": operators.exp,
-    "_log": operators.log,
-    "_power": operators.power,
-    "_d_pow": ops.d_pow,
-    "_sin": math.sin,
-    "_cos": math.cos,
-}
+
+def _template(op_name: str) -> tuple[str, tuple[str, ...]] | None:
+    op = ops.OPS.get(op_name)
+    if op is None or op.code_forward is None or op.code_derivatives is None:
+        return None
+    return op.code_forward, op.code_derivatives
+
+
+def _namespace_base() -> dict[str, Any]:
+    names: dict[str, Any] = {}
+    for op in ops.OPS.values():
+        names.update(op.code_names)
+    return names
+
 
 _FILENAME = "<chainrule compiled>"
 _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -177,7 +159,10 @@ class _ControlFlowRecorder:
     def __init__(self) -> None:
         self.events: list[str] = []
 
-    def __call__(self, what: str) -> None:
+    def compare(self, x: Value, op: str, other: Any, result: bool) -> None:
+        self.event(f"comparison {op!r} on a Value")
+
+    def event(self, what: str) -> None:
         frame = sys._getframe(1)
         while frame.f_back is not None and frame.f_code.co_filename.startswith(_ENGINE_DIR):
             frame = frame.f_back
@@ -213,7 +198,7 @@ class _Codegen:
     def __init__(
         self, root: Value, aux: list[Value], inputs: list[Value], input_grads: bool, backward: bool
     ) -> None:
-        self.namespace: dict[str, Any] = dict(_NAMESPACE_BASE)
+        self.namespace: dict[str, Any] = _namespace_base()
         self.generic: dict[str, str] = {}
         self.lines: list[str] = []
         self.root = root
@@ -256,7 +241,7 @@ class _Codegen:
             parents = (a,) if node._db is None else (a, node._b)
             for q in parents:
                 consumers[q] = consumers.get(q, 0) + 1
-            template = _TEMPLATES.get(node.op)
+            template = _template(node.op)
             if template is None:
                 needs_var.update(parents)
                 needs_var.add(node)
@@ -304,8 +289,8 @@ class _Codegen:
                 text = f"-{expr[a]}" if prec.get(a, _ATOM) >= _UNARY else f"-({expr[a]})"
                 p = _UNARY
                 d = 1 + depth.get(a, 0)
-            elif op in _TEMPLATES:
-                fwd = _TEMPLATES[op][0]
+            elif _template(op) is not None:
+                fwd = _template(op)[0]  # type: ignore[index]
                 text = fwd.format(
                     x=_operand(fwd, "{x}", expr[a]),
                     y=_operand(fwd, "{y}", expr[b]) if binary else "",
@@ -344,7 +329,7 @@ class _Codegen:
             return ["1.0", "1.0"]
         if node.op == "*":
             return [expr[b], expr[a]]  # names: both factors are variables
-        template = _TEMPLATES.get(node.op)
+        template = _template(node.op)
         if template is not None:
             return [
                 t.format(
@@ -461,12 +446,11 @@ class _Program:
         inputs = [Value(x) for x in flat]
         args = _rebuild(sig, inputs, [0])
         recorder = _ControlFlowRecorder()
-        previous = _value._trace_hook
-        _value._trace_hook = recorder
+        previous = _value.set_trace_hook(recorder)
         try:
             result = f(*args)
         finally:
-            _value._trace_hook = previous
+            _value.set_trace_hook(previous)
         self.control_flow = recorder.events
         if recorder.events:
             message = (

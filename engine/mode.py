@@ -23,8 +23,7 @@ def no_grad() -> Iterator[None]:
     >>> y.is_leaf
     True
     """
-    if _value._trace_hook is not None:
-        _value._trace_hook("no_grad() block")
+    _value.trace_event("no_grad() block")
     previous = _value._recording
     _value._recording = False
     try:

@@ -22,8 +22,9 @@ Non-differentiable points follow PyTorch: relu'(0) = 0, abs'(0) = 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine import functional as F
@@ -41,6 +42,17 @@ class Op:
     forward: Callable[..., float]
     derivative: Callable[..., Any] | None
     has_param: bool = False
+    #: How the op prints, over ``{x}``, ``{y}`` (second input) and ``{p}`` (constant).
+    printed: str = ""
+    #: Generated code (``engine.compile``): the forward expression and one derivative
+    #: expression per parent, over ``{x}``, ``{y}``, ``{p}`` and ``{out}`` (the node's
+    #: value). Each performs the same float operations, in the same order, as
+    #: ``forward``/``derivative``, so a replay equals eager evaluation to the last bit.
+    #: None: generated code calls ``forward``/``derivative`` themselves.
+    code_forward: str | None = None
+    code_derivatives: tuple[str, ...] | None = None
+    #: The functions the code templates call, by the names they use there.
+    code_names: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
 
     def local_derivatives(self, x: Any, y: Any, out: Any) -> tuple[Any, ...]:
         """The rule applied to one node's inputs: a 1-tuple (unary) or 2-tuple (binary).
@@ -190,24 +202,173 @@ def d_abs(x: Any, out: Any) -> Any:
     return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
 
 
-ADD = register(Op("+", 2, operators.add, d_add))
-MUL = register(Op("*", 2, operators.mul, d_mul))
-NEG = register(Op("neg", 1, operators.neg, d_neg))
-IDENTITY = register(Op("identity", 1, float, d_identity))
-POW = register(Op("**", 1, operators.power, d_pow, has_param=True))
-POW2 = register(Op("pow", 2, operators.power, d_pow2))
-EXP = register(Op("exp", 1, operators.exp, d_exp))
-LOG = register(Op("log", 1, operators.log, d_log))
-SQRT = register(Op("sqrt", 1, operators.sqrt, d_sqrt))
-TANH = register(Op("tanh", 1, operators.tanh, d_tanh))
-SIGMOID = register(Op("sigmoid", 1, operators.sigmoid, d_sigmoid))
-RELU = register(Op("relu", 1, operators.relu, d_relu))
-LEAKY_RELU = register(Op("leaky_relu", 1, operators.leaky_relu, d_leaky_relu, has_param=True))
-SOFTPLUS = register(Op("softplus", 1, operators.softplus, d_softplus))
-SIN = register(Op("sin", 1, operators.sin, d_sin))
-COS = register(Op("cos", 1, operators.cos, d_cos))
-ABS = register(Op("abs", 1, operators.absolute, d_abs))
-MAX = register(Op("max", 2, operators.maximum, d_max))
+ADD = register(
+    Op(
+        "+",
+        2,
+        operators.add,
+        d_add,
+        printed="{x} + {y}",
+        code_forward="{x} + {y}",
+        code_derivatives=("1.0", "1.0"),
+    )
+)
+MUL = register(
+    Op(
+        "*",
+        2,
+        operators.mul,
+        d_mul,
+        printed="{x} * {y}",
+        code_forward="{x} * {y}",
+        code_derivatives=("{y}", "{x}"),
+    )
+)
+NEG = register(
+    Op(
+        "neg",
+        1,
+        operators.neg,
+        d_neg,
+        printed="-{x}",
+        code_forward="-{x}",
+        code_derivatives=("-1.0",),
+    )
+)
+IDENTITY = register(
+    Op(
+        "identity",
+        1,
+        float,
+        d_identity,
+        printed="{x}",
+        code_forward="{x}",
+        code_derivatives=("1.0",),
+    )
+)
+POW = register(
+    Op(
+        "**",
+        1,
+        operators.power,
+        d_pow,
+        has_param=True,
+        printed="{x} ** {p}",
+        code_forward="_power({x}, {p})",
+        code_derivatives=("_d_pow({x}, {out}, {p})",),
+        code_names={"_power": operators.power, "_d_pow": d_pow},
+    )
+)
+POW2 = register(Op("pow", 2, operators.power, d_pow2, printed="{x} ** {y}"))
+EXP = register(
+    Op(
+        "exp",
+        1,
+        operators.exp,
+        d_exp,
+        printed="exp({x})",
+        code_forward="_exp({x})",
+        code_derivatives=("{out}",),
+        code_names={"_exp": operators.exp},
+    )
+)
+LOG = register(
+    Op(
+        "log",
+        1,
+        operators.log,
+        d_log,
+        printed="log({x})",
+        code_forward="_log({x})",
+        code_derivatives=("1.0 / {x}",),
+        code_names={"_log": operators.log},
+    )
+)
+SQRT = register(Op("sqrt", 1, operators.sqrt, d_sqrt, printed="sqrt({x})"))
+TANH = register(
+    Op(
+        "tanh",
+        1,
+        operators.tanh,
+        d_tanh,
+        printed="tanh({x})",
+        code_forward="_tanh({x})",
+        code_derivatives=("1.0 - {out} * {out}",),
+        code_names={"_tanh": math.tanh},
+    )
+)
+SIGMOID = register(
+    Op(
+        "sigmoid",
+        1,
+        operators.sigmoid,
+        d_sigmoid,
+        printed="sigmoid({x})",
+        code_forward="_sigmoid({x})",
+        code_derivatives=("{out} * (1.0 - {out})",),
+        code_names={"_sigmoid": operators.sigmoid},
+    )
+)
+RELU = register(
+    Op(
+        "relu",
+        1,
+        operators.relu,
+        d_relu,
+        printed="relu({x})",
+        code_forward="({x} if {x} > 0.0 else 0.0)",
+        code_derivatives=("(1.0 if {x} > 0.0 else 0.0)",),
+    )
+)
+LEAKY_RELU = register(
+    Op(
+        "leaky_relu",
+        1,
+        operators.leaky_relu,
+        d_leaky_relu,
+        has_param=True,
+        printed="leaky_relu({x}, {p})",
+        code_forward="({x} if {x} > 0.0 else {p} * {x})",
+        code_derivatives=("(1.0 if {x} > 0.0 else {p})",),
+    )
+)
+SOFTPLUS = register(Op("softplus", 1, operators.softplus, d_softplus, printed="softplus({x})"))
+SIN = register(
+    Op(
+        "sin",
+        1,
+        operators.sin,
+        d_sin,
+        printed="sin({x})",
+        code_forward="_sin({x})",
+        code_derivatives=("_cos({x})",),
+        code_names={"_sin": math.sin, "_cos": math.cos},
+    )
+)
+COS = register(
+    Op(
+        "cos",
+        1,
+        operators.cos,
+        d_cos,
+        printed="cos({x})",
+        code_forward="_cos({x})",
+        code_derivatives=("-_sin({x})",),
+        code_names={"_sin": math.sin, "_cos": math.cos},
+    )
+)
+ABS = register(Op("abs", 1, operators.absolute, d_abs, printed="abs({x})"))
+MAX = register(
+    Op(
+        "max",
+        2,
+        operators.maximum,
+        d_max,
+        printed="max({x}, {y})",
+        code_forward="({x} if {x} >= {y} else {y})",
+        code_derivatives=("(1.0 if {x} >= {y} else 0.0)", "(0.0 if {x} >= {y} else 1.0)"),
+    )
+)
 
 #: The engine's own ops: ``define_op`` may not redefine these.
 BUILTIN_NAMES = frozenset(OPS)

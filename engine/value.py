@@ -39,9 +39,26 @@ _new = object.__new__
 # on the hot path.
 _recording = True
 
-# Set by engine.compile while it traces: told about comparisons and float() on
-# Values, whose outcome the compiled code cannot follow (the branch is frozen).
+# Set by engine.compile while it traces (through set_trace_hook): told about
+# comparisons on Values (``hook.compare``) and other reads of a Value's number that
+# generated code cannot follow (``hook.event``).
 _trace_hook: Any = None
+
+
+def set_trace_hook(hook: Any) -> Any:
+    """Install ``hook`` (an object with ``event(what)`` and ``compare(x, op, other,
+    result)``) to be told what a traced function does outside the graph, or None to
+    remove it; returns the previous hook, to be put back."""
+    global _trace_hook
+    previous = _trace_hook
+    _trace_hook = hook
+    return previous
+
+
+def trace_event(what: str) -> None:
+    """Tell the trace hook, if one is installed, that ``what`` happened."""
+    if _trace_hook is not None:
+        _trace_hook.event(what)
 
 
 def _check_data(data: Any) -> float:
@@ -88,8 +105,6 @@ def as_value(x: Value | Number) -> Value:
 
 def _number(x: Any, op: str) -> float:
     """``x`` (a Value or a plain number) as a float, for comparisons."""
-    if _trace_hook is not None:
-        _trace_hook(f"comparison {op!r} on a Value")
     if isinstance(x, Value):
         return x.data
     if isinstance(x, bool) or not isinstance(x, (int, float)):
@@ -205,13 +220,13 @@ class Value:
 
     def __float__(self) -> float:
         if _trace_hook is not None:
-            _trace_hook("float() of a Value")
+            _trace_hook.event("float() of a Value")
         return self.data
 
     def detach(self) -> Value:
         """A new leaf with the same data and label, cut off from this graph."""
         if _trace_hook is not None:
-            _trace_hook("detach() of a Value")
+            _trace_hook.event("detach() of a Value")
         return Value(self.data, self.label)
 
     def backward(self, gradient: float = 1.0) -> None:
@@ -439,16 +454,28 @@ class Value:
     # --- comparisons look at data and return bool; == and hash stay identity ----------
 
     def __lt__(self, other: Value | Number) -> bool:
-        return self.data < _number(other, "<")
+        result = self.data < _number(other, "<")
+        if _trace_hook is not None:
+            _trace_hook.compare(self, "<", other, result)
+        return result
 
     def __le__(self, other: Value | Number) -> bool:
-        return self.data <= _number(other, "<=")
+        result = self.data <= _number(other, "<=")
+        if _trace_hook is not None:
+            _trace_hook.compare(self, "<=", other, result)
+        return result
 
     def __gt__(self, other: Value | Number) -> bool:
-        return self.data > _number(other, ">")
+        result = self.data > _number(other, ">")
+        if _trace_hook is not None:
+            _trace_hook.compare(self, ">", other, result)
+        return result
 
     def __ge__(self, other: Value | Number) -> bool:
-        return self.data >= _number(other, ">=")
+        result = self.data >= _number(other, ">=")
+        if _trace_hook is not None:
+            _trace_hook.compare(self, ">=", other, result)
+        return result
 
     # --- elementwise functions ---------------------------------------------------------
 
