@@ -12,6 +12,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,10 +131,37 @@ def render_dot(source: str, format: str) -> bytes:
         raise GraphvizError(
             f"dot did not finish within {DOT_TIMEOUT} s; draw a smaller graph"
         ) from None
+    if done.returncode < 0:  # killed by a signal: dot crashed (or was killed)
+        raise GraphvizError(
+            f"dot -T{format} crashed ({_signal_name(-done.returncode)}) on a graph of "
+            f"{source.count(chr(10))} lines of DOT; draw a smaller graph"
+        )
     if done.returncode != 0 or not done.stdout:
-        message = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
+        message = _first_lines(done.stderr) or f"exit status {done.returncode}"
         raise GraphvizError(f"dot -T{format} failed: {message}")
     return done.stdout
+
+
+#: How much of ``dot``'s stderr an error message keeps.
+ERROR_LINES = 5
+ERROR_CHARS = 500
+
+
+def _first_lines(stderr: bytes) -> str:
+    """The first ``ERROR_LINES`` lines of ``stderr`` (at most ``ERROR_CHARS``), marked if cut."""
+    whole = stderr.strip()
+    lines = whole[: ERROR_CHARS * 4].decode("utf-8", "replace").splitlines()
+    kept = "\n".join(lines[:ERROR_LINES])[:ERROR_CHARS]
+    if len(kept.encode("utf-8")) < len(whole):
+        kept += f" [... {len(whole):,} bytes of messages from dot in all]"
+    return kept
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f"{signal.Signals(number).name}, signal {number}"
+    except ValueError:
+        return f"signal {number}"
 
 
 def render(
