@@ -131,8 +131,7 @@ def number_formatter(fmt: Fmt) -> Callable[[float], str]:
             template.format(-1.5)
         except (ValueError, IndexError, KeyError, TypeError, AttributeError) as e:
             raise ValueError(
-                f"fmt {fmt!r} cannot format a float ({e}); use e.g. '{{:.4g}}', '.3f' "
-                "or a callable"
+                f"fmt {fmt!r} cannot format a float ({e}); use e.g. '{{:.4g}}', '.3f' or a callable"
             ) from None
     else:
         raise TypeError(f"fmt must be a format string or a callable, not {type(fmt).__name__}")
@@ -193,8 +192,7 @@ def _row(key: str, value: str, color: str | None = None) -> str:
     else:
         key_html = _colored(key, MUTED)
     return (
-        f'<TR><TD ALIGN="LEFT">{key_html}</TD><TD WIDTH="4"></TD>'
-        f'<TD ALIGN="RIGHT">{val}</TD></TR>'
+        f'<TR><TD ALIGN="LEFT">{key_html}</TD><TD WIDTH="4"></TD><TD ALIGN="RIGHT">{val}</TD></TR>'
     )
 
 
@@ -364,11 +362,14 @@ def _collapsed(graph: Graph, opts: _Options) -> list[str]:
         nodes = members[name]
         outputs = [n for n in nodes if n.id in used_outside or n.id == graph.root]
         n_params = sum(n.name is not None for n in nodes)
-        rows = [f'<TR><TD COLSPAN="3"><FONT COLOR="{MUTED}">{len(nodes)} nodes, '
-                f"{n_params} parameters</FONT></TD></TR>"]
+        rows = [
+            f'<TR><TD COLSPAN="3"><FONT COLOR="{MUTED}">{len(nodes)} nodes, '
+            f"{n_params} parameters</FONT></TD></TR>"
+        ]
         if len(outputs) > 1:
-            rows.append(f'<TR><TD COLSPAN="3"><FONT COLOR="{MUTED}">{len(outputs)} outputs'
-                        "</FONT></TD></TR>")
+            rows.append(
+                f'<TR><TD COLSPAN="3"><FONT COLOR="{MUTED}">{len(outputs)} outputs</FONT></TD></TR>'
+            )
         if len(outputs) == 1:
             rows += [
                 _row("data", opts.fmt(outputs[0].data)),

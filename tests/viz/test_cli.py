@@ -387,7 +387,8 @@ def test_any_overflow_in_a_command_is_one_line(capsys, monkeypatch) -> None:
     monkeypatch.setattr(viz.cli, "cmd_explain", boom)
     code, out, err = run(capsys, "explain")
     assert code == 2 and out == ""
-    assert err == "chainrule explain: error: d(out)/d('x') comes out as inf: scale the output down\n"
+    message = "d(out)/d('x') comes out as inf: scale the output down"
+    assert err == f"chainrule explain: error: {message}\n"
 
 
 def test_check_refuses_an_infinite_central_difference(capsys) -> None:
@@ -450,7 +451,8 @@ def test_a_crashing_dot_is_one_line(capsys, tmp_path: Path, monkeypatch) -> None
 
 
 def test_a_chatty_failing_dot_is_kept_to_its_first_lines(capsys, tmp_path, monkeypatch) -> None:
-    _fake_dot(monkeypatch, tmp_path, "cat >/dev/null; yes 'Error: bad' | head -n 100000 >&2; exit 1")
+    script = "cat >/dev/null; yes 'Error: bad' | head -n 100000 >&2; exit 1"
+    _fake_dot(monkeypatch, tmp_path, script)
     code, _, err = run(capsys, "graph", "x*y", "x=1", "y=2", "-o", str(tmp_path / "g.svg"))
     assert code == 1 and len(err.splitlines()) == 1 and len(err) < 800
     assert err.count("Error: bad") == 5 and "1,099,999 bytes of messages from dot" in err
@@ -489,7 +491,7 @@ def test_output_dash_defaults_to_svg_and_keeps_binary_off_a_terminal(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
-    code, out, err = run(capsys, "graph", "x", "x=1", "-o", "-", "--format", "png")
+    code, _, err = run(capsys, "graph", "x", "x=1", "-o", "-", "--format", "png")
     assert code == 2 and "not writing PNG bytes to a terminal" in err
     assert list(tmp_path.iterdir()) == []
 

@@ -166,7 +166,8 @@ def test_a_crashed_dot_is_named_as_a_crash(tmp_path: Path, monkeypatch: pytest.M
 def test_dots_messages_are_kept_to_their_first_lines(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _fake_dot(monkeypatch, tmp_path, "cat >/dev/null; yes 'Warning: w' | head -n 500000 >&2; exit 1")
+    script = "cat >/dev/null; yes 'Warning: w' | head -n 500000 >&2; exit 1"
+    _fake_dot(monkeypatch, tmp_path, script)
     with pytest.raises(GraphvizError) as info:
         render_dot(to_dot(_graph()), "svg")
     message = str(info.value)
