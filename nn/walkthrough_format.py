@@ -70,6 +70,7 @@ class StepWalkthrough(Protocol):
     @property
     def convention_note(self) -> str: ...
 
+
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
@@ -222,7 +223,10 @@ def _layer_backward(step: StepWalkthrough, s: LayerStep, digits: int) -> list[st
         _matrix_block(s.grad_weights, digits),
     ]
     if s.grad_biases is not None:
-        blocks += [f"    ∂J/∂b{k} = {mean}δ{k} = ", _matrix_block([[g] for g in s.grad_biases], digits)]
+        blocks += [
+            f"    ∂J/∂b{k} = {mean}δ{k} = ",
+            _matrix_block([[g] for g in s.grad_biases], digits),
+        ]
     lines += _hjoin(blocks)
     lines += _long_table(
         step, "input", s.nin, [(f"∂J/∂a{prev} = (W{k})ᵀ δ{k}", s.grad_inputs)], digits

@@ -264,7 +264,12 @@ def test_per_example_convention_matches_the_delta_rule_without_1_over_n(net) -> 
         ],
     )
     step = walk_through_step(
-        model, xs, targets, loss="mse_loss", lr=lr, update_biases=update_biases,
+        model,
+        xs,
+        targets,
+        loss="mse_loss",
+        lr=lr,
+        update_biases=update_biases,
         convention="per-example",
     )
     assert step.convention == "per-example"
@@ -283,9 +288,7 @@ def test_a_four_example_mse_batch_in_the_derivations_convention() -> None:
         return mse_loss(p, t) * 0.5
 
     steps = {
-        c: walk_through_step(
-            MLP.from_weights(weights, biases), X, Y, loss=half_mse, convention=c
-        )
+        c: walk_through_step(MLP.from_weights(weights, biases), X, Y, loss=half_mse, convention=c)
         for c in ("per-example", "batch")
     }
     out = steps["per-example"].layers[-1]
@@ -294,9 +297,7 @@ def test_a_four_example_mse_batch_in_the_derivations_convention() -> None:
         derivation = (y_hat - Y[i]) * PLAIN["sigmoid"][1](z)
         assert out.delta[i][0] == pytest.approx(derivation, rel=REL, abs=ABS)
         assert steps["batch"].layers[-1].delta[i][0] == pytest.approx(derivation / 4, rel=REL)
-    average = [
-        sum(out.delta[i][0] * out.inputs[i][j] for i in range(4)) / 4 for j in range(2)
-    ]
+    average = [sum(out.delta[i][0] * out.inputs[i][j] for i in range(4)) / 4 for j in range(2)]
     assert out.grad_weights[0] == pytest.approx(average, rel=REL, abs=ABS)
     assert steps["batch"].layers[-1].grad_weights == out.grad_weights
     text = steps["per-example"].to_text()
@@ -410,7 +411,7 @@ def test_a_failure_after_the_update_restores_the_weights() -> None:
         ((MLP(2, [1], seed=0), [1.0, 2.0], 0.0), {"loss": "l1"}, ValueError, "unknown loss"),
         ((MLP(2, [1], seed=0), [1.0, 2.0], 0.0), {"loss": 3}, TypeError, "name or a function"),
         ((MLP(2, [1], seed=0), [1.0, 2.0], 0.0), {"lr": -0.1}, ValueError, "lr must be"),
-        ((MLP(2, [1], seed=0), [1.0, 2.0], 0.0), {"lr": "big"}, TypeError, "lr must be a real number"),
+        ((MLP(2, [1], seed=0), [1.0, 2.0], 0.0), {"lr": "big"}, TypeError, "lr must be a real"),
         ((MLP(2, [1], seed=0), [1.0, 2.0], 0.0), {"update_biases": 0}, TypeError, "True or False"),
         (
             (MLP(2, [1], seed=0), [1.0, 2.0], 0.0),

@@ -134,7 +134,7 @@ def test_one_part_at_a_time(board) -> None:
     heading = whole.split("\n\n1. Forward")[0]
     for name, text in parts.items():
         assert text.startswith(heading)
-        assert text[len(heading):].strip() in whole, name
+        assert text[len(heading) :].strip() in whole, name
     assert "2. Backward" not in parts["forward"] and "1. Forward" not in parts["backward"]
     assert "3. Update" in parts["update"] and "4. Forward pass again" in parts["after"]
     assert "### 3. Update" in board.to_markdown(part="update")
