@@ -154,5 +154,5 @@ def test_nudge_plot(tmp_path: Path) -> None:
         e if e > 0 else min(x for x in n.errors if x > 0) / 10 for e in n.errors
     ]
     assert right.get_xscale() == right.get_yscale() == "log"
-    with pytest.raises(TypeError, match="what nn.nudge returns"):
+    with pytest.raises(TypeError, match=r"what nn\.nudge returns"):
         plot_nudge(model)
