@@ -304,8 +304,8 @@ class MLP(Module):
         Numbers become one labelled leaf each, x₁, x₂, ... (:func:`as_inputs`).
         """
         out = as_inputs(x)
-        for layer in self.layers:
-            out = layer.forward(out)
+        for layer in self.layers:  # Layer.forward without its input check: all Values now
+            out = [n.forward(out) for n in layer.neurons]
         return out[0] if len(out) == 1 else out  # type: ignore[return-value]
 
     def weight_matrices(self) -> list[list[list[float]]]:
