@@ -249,7 +249,7 @@ def walk_through_step(
         name = loss_name or loss
     elif callable(loss):
         loss_fn = loss
-        name = loss_name or getattr(loss, "__name__", type(loss).__name__)
+        name = loss_name or str(getattr(loss, "__name__", type(loss).__name__))
     else:
         raise TypeError(f"loss must be a name or a function, not {type(loss).__name__}")
     lr = to_float(lr, "lr")

@@ -20,25 +20,40 @@ PARTS = ("forward", "backward", "update", "after")
 Matrix = list[list[float]]
 
 
-# What this module reads of a record. It is typed by these protocols, not by importing
-# nn.walkthrough (which imports this module): no import runs both ways.
+# What this module reads of a record (read-only, as the record is frozen). It is typed by
+# these protocols, not by importing nn.walkthrough (which imports this module): no import
+# runs both ways.
 class LayerStep(Protocol):
     """The fields of :class:`nn.walkthrough.LayerStep` read here."""
 
-    index: int
-    activation: str
-    weights: Matrix
-    biases: list[float] | None
-    z: Matrix
-    a: Matrix
-    grad_a: Matrix
-    fprime: Matrix
-    delta: Matrix
-    grad_inputs: Matrix
-    grad_weights: Matrix
-    grad_biases: list[float] | None
-    new_weights: Matrix
-    new_biases: list[float] | None
+    @property
+    def index(self) -> int: ...
+    @property
+    def activation(self) -> str: ...
+    @property
+    def weights(self) -> Matrix: ...
+    @property
+    def biases(self) -> list[float] | None: ...
+    @property
+    def z(self) -> Matrix: ...
+    @property
+    def a(self) -> Matrix: ...
+    @property
+    def grad_a(self) -> Matrix: ...
+    @property
+    def fprime(self) -> Matrix: ...
+    @property
+    def delta(self) -> Matrix: ...
+    @property
+    def grad_inputs(self) -> Matrix: ...
+    @property
+    def grad_weights(self) -> Matrix: ...
+    @property
+    def grad_biases(self) -> list[float] | None: ...
+    @property
+    def new_weights(self) -> Matrix: ...
+    @property
+    def new_biases(self) -> list[float] | None: ...
 
     @property
     def nin(self) -> int: ...
@@ -49,17 +64,28 @@ class LayerStep(Protocol):
 class StepWalkthrough(Protocol):
     """The fields of :class:`nn.walkthrough.StepWalkthrough` read here."""
 
-    inputs: Matrix
-    targets: Any
-    batch: bool
-    loss_name: str
-    lr: float
-    update_biases: bool
-    prediction_before: Any
-    loss_before: float
-    prediction_after: Any
-    loss_after: float
-    convention: str
+    @property
+    def inputs(self) -> Matrix: ...
+    @property
+    def targets(self) -> Any: ...
+    @property
+    def batch(self) -> bool: ...
+    @property
+    def loss_name(self) -> str: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def update_biases(self) -> bool: ...
+    @property
+    def prediction_before(self) -> Any: ...
+    @property
+    def loss_before(self) -> float: ...
+    @property
+    def prediction_after(self) -> Any: ...
+    @property
+    def loss_after(self) -> float: ...
+    @property
+    def convention(self) -> str: ...
 
     @property
     def layers(self) -> list[Any]: ...
