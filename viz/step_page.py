@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 from engine import Value
 from viz.dot import RANKDIRS, Fmt, number_formatter
 from viz.graph import DEFAULT_MAX_NODES, GroupBy
-from viz.render import write_atomic
+from viz.render import INSTALL_HINT, GraphvizNotFoundError, write_atomic
 from viz.step_svg import CSS, PENDING, SvgDrawing, draw_steps, frames, state
 from viz.steps import BackwardStep, ForwardStep, Steps, record_steps
 
@@ -124,12 +125,12 @@ header .expr { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font
 .phase.forward { background: #dbeafe; color: #1d4ed8; }
 .phase.backward { background: #fee2e2; color: #b91c1c; }
 .keys { color: var(--muted); font-size: 12px; margin-left: auto; }
-main { display: flex; gap: 0; align-items: stretch; min-height: calc(100vh - 96px); }
+main { display: flex; gap: 0; align-items: stretch; height: calc(100vh - 96px); }
 #graph { flex: 1 1 auto; padding: 14px; overflow: auto; min-width: 0; }
-#graph svg { width: 100%; height: auto; max-height: calc(100vh - 130px); display: block;
-  margin: 0 auto; }
-#panel { flex: 0 0 380px; border-left: 1px solid var(--line); padding: 14px 18px;
-  background: #fcfcfd; }
+#graph .canvas { margin: 0 auto; }
+#graph svg { width: 100%; height: auto; display: block; }
+#panel { flex: 0 0 380px; width: 380px; min-width: 0; overflow: auto;
+  border-left: 1px solid var(--line); padding: 14px 18px; background: #fcfcfd; }
 #step-title { font-size: 13px; color: var(--muted); margin: 0 0 8px; font-weight: 500; }
 .formula, .numbers { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace;
   font-size: 15px; line-height: 1.45; overflow-wrap: anywhere; white-space: pre-wrap; }
@@ -199,6 +200,14 @@ SCRIPT = r"""
       mark(/_op$/.test(id) ? el("v-" + id.slice(0, -3) + "-op") : el("v-" + id), "used");
     });
     mark(el("v-" + s.node), "current");
+    var box = el("graph"), cur = el("v-" + s.node).getBoundingClientRect();
+    var view = box.getBoundingClientRect();
+    if (cur.left < view.left || cur.right > view.right) {
+      box.scrollLeft += cur.left - view.left - (view.width - cur.width) / 2;
+    }
+    if (cur.top < view.top || cur.bottom > view.bottom) {
+      box.scrollTop += cur.top - view.top - (view.height - cur.height) / 2;
+    }
     if (s.phase === "forward") { mark(el("v-" + s.node + "-op"), "current"); }
     var active = {};
     s.edges.forEach(function (e) { active[e[0] + "->" + e[1]] = true; });
@@ -274,6 +283,11 @@ LEGEND = (
 def _page(steps: Steps, drawing: SvgDrawing, fmt: Fmt, title: str) -> str:
     data = json_for_script(_page_data(steps, drawing, fmt))
     heading = html.escape(title)
+    # Fit the graph to the window, but shrink it to no less than 3/4 of its size
+    # (the numbers must stay readable; a larger graph scrolls instead) and grow it to
+    # no more than 1.6 times.
+    natural = _points(drawing.svg, "width") * 4 / 3  # pt to px
+    min_width, max_width = round(0.75 * natural), round(1.6 * natural)
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -289,7 +303,8 @@ def _page(steps: Steps, drawing: SvgDrawing, fmt: Fmt, title: str) -> str:
         '<button id="last" title="last step (End)">last \u00bb</button>'
         '<span id="counter"></span><span id="phase" class="phase"></span>'
         '<span class="keys">\u2190 \u2192 step, space plays</span></div>\n'
-        f'<main><div id="graph">{drawing.svg}{LEGEND}</div>\n'
+        f'<main><div id="graph"><div class="canvas" style="min-width:{min_width}px;max-width:{max_width}px">'
+        f"{drawing.svg}</div>{LEGEND}</div>\n"
         '<aside id="panel"><h2 id="step-title"></h2>'
         '<div id="step-formula" class="formula"></div>'
         '<div id="step-numbers" class="numbers"></div>'
@@ -299,6 +314,14 @@ def _page(steps: Steps, drawing: SvgDrawing, fmt: Fmt, title: str) -> str:
         f'<script type="application/json" id="steps-data">{data}</script>\n'
         f"<script>{SCRIPT}</script>\n</body>\n</html>\n"
     )
+
+
+def _points(svg: str, attribute: str) -> float:
+    """The ``width`` or ``height`` Graphviz gave the picture, in points."""
+    match = re.search(rf'<svg[^>]*\s{attribute}="([0-9.]+)pt"', svg)
+    if match is None:
+        raise RuntimeError(f"Graphviz's SVG has no {attribute} in points")
+    return float(match.group(1))
 
 
 def _check_writable(path: Path) -> None:
@@ -382,9 +405,20 @@ class StepThrough:
         return paths
 
     def _repr_html_(self) -> str:
-        """The page inside an iframe (Jupyter): click it, then use the arrow keys."""
-        svg_height = float(self.drawing().svg.split('height="', 1)[1].split("pt", 1)[0])
-        height = int(min(900, max(520, svg_height * 4 / 3 + 170)))
+        """The page inside an iframe (Jupyter): click it, then use the arrow keys.
+
+        Without Graphviz the steps are shown as text, with a note saying how to get
+        the picture (a notebook keeps running).
+        """
+        try:
+            drawing = self.drawing()
+        except GraphvizNotFoundError:
+            return (
+                f"<p><b>No picture</b>: the Graphviz 'dot' program is missing "
+                f"({html.escape(INSTALL_HINT)}). The steps as text:</p>"
+                f"<pre>{html.escape(self.to_text())}</pre>"
+            )
+        height = int(min(900, max(520, _points(drawing.svg, "height") * 4 / 3 + 170)))
         return (
             f'<iframe srcdoc="{html.escape(self.to_html(), quote=True)}" '
             f'style="width:100%;height:{height}px;border:1px solid #e2e8f0;border-radius:6px" '

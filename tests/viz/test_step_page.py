@@ -100,6 +100,9 @@ def test_users_grads_are_untouched_and_text_needs_no_graphviz(
     assert [v.grad for v in toposort(y)] == before
     assert "grad(x) = grad(n3) × ∂n3/∂x  = 0.501 × (-3) = -1.503" in st_.to_text()
     assert repr(st_) == "<StepThrough 'y': 6 forward and 6 backward steps>"
+    shown = st_._repr_html_()  # Jupyter keeps going: the steps as text, and how to get dot
+    assert "apt-get install graphviz" in shown
+    assert html.escape(st_.to_text()) in shown
 
 
 def test_bad_options() -> None:
