@@ -303,7 +303,8 @@ def _page(steps: Steps, drawing: SvgDrawing, fmt: Fmt, title: str) -> str:
         '<button id="last" title="last step (End)">last \u00bb</button>'
         '<span id="counter"></span><span id="phase" class="phase"></span>'
         '<span class="keys">\u2190 \u2192 step, space plays</span></div>\n'
-        f'<main><div id="graph"><div class="canvas" style="min-width:{min_width}px;max-width:{max_width}px">'
+        f'<main><div id="graph"><div class="canvas" '
+        f'style="min-width:{min_width}px;max-width:{max_width}px">'
         f"{drawing.svg}</div>{LEGEND}</div>\n"
         '<aside id="panel"><h2 id="step-title"></h2>'
         '<div id="step-formula" class="formula"></div>'
@@ -450,7 +451,7 @@ def step_through(
     >>> len(st), x.grad
     (8, 0.0)
     >>> print(st.to_text().splitlines()[-1])
-       8  grad(w) = grad(n2) × ∂n2/∂w  = (-1.973e-05) × 2 = -3.946e-05
+       8  grad(w) = grad(n2) × ∂n2/∂w  = 2.458e-05 × 2 = 4.915e-05
     """
     steps = record_steps(root, module=module, group_by=group_by, max_nodes=max_nodes)
     return StepThrough(steps, rankdir=rankdir, fmt=fmt, title=title)

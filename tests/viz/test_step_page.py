@@ -401,3 +401,12 @@ def test_buttons_and_play(browser: Any, tmp_path: Path) -> None:
         "\u25b6 play"
     )
     assert stopped in {"2", "3"}
+
+
+def test_the_docstring_examples_run() -> None:
+    import doctest
+
+    import viz.step_page
+
+    result = doctest.testmod(viz.step_page)
+    assert result.attempted >= 4 and result.failed == 0
