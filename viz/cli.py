@@ -604,7 +604,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         "--input",
         action="append",
         metavar="X1,X2,...",
-        help="an input vector for --model; repeat for a batch",
+        help="an input vector for --model; repeat for a batch (write --input=-1,2 when "
+        "it starts with a minus)",
     )
     add(
         "--target",
@@ -705,8 +706,8 @@ def build_parser() -> argparse.ArgumentParser:
         '  chainrule check "sin(x) * y" x=1 y=2\n'
         '  chainrule check "relu(x)" x=0        # a kink: they disagree, exit status 1\n'
         "  chainrule check --example backprop-by-hand   # every weight of the network\n"
-        "  chainrule check --model model.json --input 0.5,-1 --target 1 "
-        "--loss binary_cross_entropy --output-activation sigmoid\n\n"
+        "  chainrule check --model model.json --input 0.5,-1 --target 1 \\\n"
+        "      --loss binary_cross_entropy --output-activation sigmoid\n\n"
         "With --example or --model, every parameter of the network (layers.0.neurons.1.w.0\n"
         "...) is nudged by +-h, h = eps*max(1, |value|), and the loss's central difference is\n"
         "compared with backprop's gradient (nn.gradcheck_module).",
