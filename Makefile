@@ -48,8 +48,11 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks
 
+# ruff (lint rules and formatting) and mypy over the three packages (settings in pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy engine nn viz
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
