@@ -125,8 +125,8 @@ class _Mark(float):
 def _old_grad(node: Value, g: object) -> float | None:
     """A grad found before the pass that is not 0: a number to add back, or None
     (no grad yet, which counts as 0). Anything else is refused."""
-    if g is None:
-        return None
+    if type(g) is float or g is None:  # the usual case first: no message is built
+        return g
     if not is_real(g):
         raise TypeError(f"backward(): the grad of {node!r} is {g!r}, not a number")
     return to_float(g, f"backward(): the grad of {node!r}", finite=False)
