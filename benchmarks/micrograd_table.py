@@ -103,9 +103,7 @@ def _has_none_of(*names: str) -> None:
     import micrograd.engine
     import micrograd.nn
 
-    found = [
-        n for m in (micrograd, micrograd.engine, micrograd.nn) for n in names if hasattr(m, n)
-    ]
+    found = [n for m in (micrograd, micrograd.engine, micrograd.nn) for n in names if hasattr(m, n)]
     assert found == [], found
     assert not any(hasattr(micrograd.engine.Value, n) for n in names)
 

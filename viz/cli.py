@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import re
 import sys
@@ -640,8 +641,10 @@ def cmd_steps(args: argparse.Namespace) -> int:
     except ValueError as e:  # a path that is not a regular file
         raise UsageError(str(e)) from None
     n_fwd, n_bwd = len(steps.steps.forward), len(steps.steps.backward)
-    print(f"wrote {path}: {n_fwd} forward and {n_bwd} backward steps; open it in a browser "
-          "and step with the arrow keys")
+    print(
+        f"wrote {path}: {n_fwd} forward and {n_bwd} backward steps; open it in a browser "
+        "and step with the arrow keys"
+    )
     if frames is not None:
         print(f"wrote {len(written)} frames to {frames}/ ({written[0].name} ...)")
     return 0
@@ -663,12 +666,22 @@ def _add_steps_parser(sub: Any) -> None:
     add = steps.add_argument
     add("expr", metavar="EXPR", help=_EXPR_HELP)
     add("assignments", nargs="*", metavar="NAME=VALUE", help="a value for each variable")
-    add("-o", "--output", default="steps.html", metavar="PATH",
-        help="the page to write (default steps.html)")
+    add(
+        "-o",
+        "--output",
+        default="steps.html",
+        metavar="PATH",
+        help="the page to write (default steps.html)",
+    )
     add("--frames", metavar="DIR", help="also write one SVG per step into DIR (for slides)")
     add("--rankdir", choices=("LR", "TB"), default="LR", help="left to right (default) or top down")
-    add("--digits", type=int, default=4, metavar="D",
-        help="significant digits shown, 1 to 17 (default 4; the exact value is shown too)")
+    add(
+        "--digits",
+        type=int,
+        default=4,
+        metavar="D",
+        help="significant digits shown, 1 to 17 (default 4; the exact value is shown too)",
+    )
     steps.set_defaults(run=cmd_steps)
 
 
@@ -796,10 +809,20 @@ def build_parser() -> argparse.ArgumentParser:
     add("--format", choices=("svg", "png", "pdf", "dot"), help="default: from PATH, else svg")
     add("--rankdir", choices=("LR", "TB"), default="LR", help="left to right (default) or top down")
     add("--edge-grads", action="store_true", help="write each local derivative on its arrow")
-    add("--digits", type=int, default=4, metavar="D",
-        help="significant digits in the diagram, 1 to 17 (default 4)")
-    add("--max-nodes", type=int, default=DEFAULT_MAX_NODES, metavar="N",
-        help=f"refuse to draw more than N values (default {DEFAULT_MAX_NODES}, as viz.to_dot)")
+    add(
+        "--digits",
+        type=int,
+        default=4,
+        metavar="D",
+        help="significant digits in the diagram, 1 to 17 (default 4)",
+    )
+    add(
+        "--max-nodes",
+        type=int,
+        default=DEFAULT_MAX_NODES,
+        metavar="N",
+        help=f"refuse to draw more than N values (default {DEFAULT_MAX_NODES}, as viz.to_dot)",
+    )
     graph.set_defaults(run=cmd_graph)
 
     defaults = _gradcheck_defaults()
@@ -895,8 +918,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2), already printed
         return e.code if isinstance(e.code, int) else 2
     if args.command is None:
-        print(f"{PROG}: error: choose a command: demo, graph, check or explain "
-              f"(see '{PROG} --help')", file=sys.stderr)
+        print(
+            f"{PROG}: error: choose a command: demo, graph, check or explain (see '{PROG} --help')",
+            file=sys.stderr,
+        )
         return 2
     try:
         return int(args.run(args))

@@ -557,7 +557,11 @@ def test_python_syntax_warnings_do_not_leak(tmp_path: Path) -> None:
     for expr, message in [("x*1and 2", "'and' / 'or'"), ("x is 1", "comparisons")]:
         done = subprocess.run(
             [sys.executable, "-m", "viz.cli", "graph", expr, "x=1"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert done.returncode == 2
         assert done.stderr.startswith(f"chainrule graph: error: {message}"), done.stderr
