@@ -451,10 +451,15 @@ def cmd_check(args: argparse.Namespace) -> int:
             (numeric,) = numerical_grad(f, point[i], eps=eps)
         except ValueError as e:
             cause = e.__cause__ if e.__cause__ is not None else e
+            advice = (
+                "f changes by more than float64 holds over 2*eps; try a larger --eps or a "
+                "smaller expression"
+                if "overflows" in str(cause)
+                else "move the point away from the edge of the domain or use a smaller --eps"
+            )
             raise UsageError(
                 f"cannot take central differences in {name} at {name}={_num(point[i])} "
-                f"with eps={eps:g}: {cause}; move the point away from the edge of the "
-                "domain or use a smaller --eps"
+                f"with eps={eps:g}: {_one_line(str(cause))}; {advice}"
             ) from None
         if not is_finite(numeric):
             raise UsageError(
