@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain
+from operator import is_
 from typing import Any
 
 from engine import Value
@@ -167,16 +170,30 @@ def _walk_named(root: Module, prefix: str) -> Iterator[tuple[str, Value]]:
             del inside[key]
 
 
-def _parameter_list(root: Module) -> list[Value]:
+def _views(obj: Any) -> tuple[Any, ...]:
+    """Live views of everything that decides what the walk finds in ``obj``."""
+    if isinstance(obj, Module):
+        d = vars(obj)
+        return (d.keys(), d.values())
+    if isinstance(obj, dict):
+        return (obj.keys(), obj.values())
+    return (obj,)  # a list, a tuple or a set
+
+
+def _parameter_list(root: Module, views: list[Any] | None = None) -> list[Value]:
     """The Values of :func:`_walk_named`, in its order, without building any name.
 
-    On anything :func:`_walk_named` would refuse, it is run for its error message.
+    With ``views``, a live view of every module and container walked is added to it
+    (see :class:`_ParameterCache`). On anything :func:`_walk_named` would refuse, it
+    is run for its error message.
     """
     found: list[Value] = []
     add = found.append
     done: set[int] = {id(root)}
     inside: set[int] = {id(root)}
     keys: list[int] = [id(root)]
+    if views is not None:
+        views.extend(_views(root))
     levels: list[Iterator[Any]] = [iter(_children(root))]
     try:
         while levels:
@@ -200,6 +217,8 @@ def _parameter_list(root: Module) -> list[Value]:
                 done.add(key)
                 inside.add(key)
                 keys.append(key)
+                if views is not None:
+                    views.extend(_views(child))
                 levels.append(iter(_children(child)))
                 break
             else:
@@ -210,6 +229,79 @@ def _parameter_list(root: Module) -> list[Value]:
             pass
         raise
     return list(dict.fromkeys(found))  # each Value once, at its first place
+
+
+class _ParameterCache:
+    """A module's parameter list, reused while nothing the walk looked at has changed.
+
+    Walking the attributes costs far more than zeroing the grads (``zero_grad`` runs
+    every training step), so the list is kept with a live view of every module
+    ``__dict__``, list, tuple, dict and set the walk went through, and the objects
+    they held, in order. It is valid while every view holds the very same objects
+    (compared by identity, ``is``, never ``==``; the snapshot keeps them alive so no
+    id is reused): any assignment, append, deletion or replacement anywhere in the
+    structure, public or private, makes the next call walk again. Copies and pickles
+    of a module start with an empty cache, and a cache is used only by the module
+    that made it (``copy.copy`` shares the ``__dict__`` entry).
+    """
+
+    __slots__ = ("lengths", "objects", "owner", "params", "views")
+
+    def __init__(self) -> None:
+        self.owner: Any = None
+        self.views: list[Any] = []
+        self.lengths: list[int] = []
+        self.objects: tuple[Any, ...] = ()
+        self.params: list[Value] = []
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_ParameterCache, ())  # copied or pickled: empty (views cannot be)
+
+    def __repr__(self) -> str:
+        return f"<parameter cache of {len(self.params)} parameters>"
+
+    def valid_for(self, module: Module) -> bool:
+        """Whether the cached list is still the walk's result for ``module``."""
+        if self.owner is None or self.owner() is not module:
+            return False
+        views = self.views
+        try:
+            return list(map(len, views)) == self.lengths and all(
+                map(is_, chain.from_iterable(views), self.objects)
+            )
+        except Exception:  # a view changed while read (another thread): walk again
+            return False
+
+    def refill(self, module: Module) -> list[Value]:
+        """Walk ``module`` and remember the result with the views it went through."""
+        views: list[Any] = []
+        params = _parameter_list(module, views)
+        self.owner = weakref.ref(module)
+        self.views = views
+        self.lengths = list(map(len, views))
+        self.objects = tuple(chain.from_iterable(views))
+        self.params = params
+        return params
+
+
+_CACHE_ATTRIBUTE = "_Module__parameter_cache"  # private: never walked, never a name
+
+
+def _cached_parameters(module: Module) -> list[Value]:
+    """``module``'s parameter list from its cache (do not modify it), refilled if stale."""
+    d = vars(module)
+    cache = d.get(_CACHE_ATTRIBUTE)
+    if type(cache) is _ParameterCache:
+        if cache.valid_for(module):
+            return cache.params
+    else:
+        try:
+            weakref.ref(module)
+        except TypeError:  # a subclass without weak references: no cache
+            return _parameter_list(module)
+        cache = _ParameterCache()
+        d[_CACHE_ATTRIBUTE] = cache  # before the walk, which then sees it in place
+    return cache.refill(module)
 
 
 class Module:
@@ -238,12 +330,20 @@ class Module:
         return _walk_named(self, prefix)
 
     def parameters(self) -> list[Value]:
-        """Every parameter, in the order of :meth:`named_parameters` (names not built)."""
-        return _parameter_list(self)
+        """Every parameter, in the order of :meth:`named_parameters` (a new list).
+
+        The list is cached and reused while the module's structure is unchanged
+        (checked on every call, by identity; see :class:`_ParameterCache`).
+        """
+        return list(_cached_parameters(self))
 
     def zero_grad(self) -> None:
         """Set every parameter's ``grad`` to 0 (gradients accumulate otherwise)."""
-        for p in self.parameters():
+        if type(self).parameters is Module.parameters:
+            params = _cached_parameters(self)
+        else:  # a subclass chose its own parameters
+            params = self.parameters()
+        for p in params:
             p.grad = 0.0
 
     # --- state ------------------------------------------------------------------------

@@ -460,3 +460,128 @@ def test_a_hostile_file_gives_an_error_naming_it_and_changes_nothing(tmp_path, r
     assert str(info.value).startswith(str(path)), info.value
     assert message in str(info.value)
     assert snapshot(model) == before
+
+
+# --- the cached parameter list (zero_grad runs every step) ------------------------------
+
+
+def _fresh(model: Module) -> list[Value]:
+    """The walk's answer now, without the cache."""
+    return [p for _, p in model.named_parameters()]
+
+
+def _dirty(model: Module) -> None:
+    for p in _fresh(model):
+        p.grad = 1.0
+
+
+STRUCTURE_CHANGES = {
+    "append a layer": lambda m: m.layers.append(Layer(2, 2, seed=3)),
+    "replace a weight": lambda m: m.layers[0].neurons[0].w.__setitem__(0, Value(5.0)),
+    "delete a neuron": lambda m: m.layers[0].neurons.pop(),
+    "new attribute": lambda m: setattr(m, "extra", Value(1.0)),
+    "delete a bias": lambda m: setattr(m.layers[1].neurons[0], "b", None),
+    "attribute via __dict__": lambda m: vars(m).__setitem__("extra", [Value(1.0)]),
+    "private made public": lambda m: (
+        setattr(m, "_hidden", Value(4.0)),
+        m.parameters(),
+        vars(m).__setitem__("shown", vars(m).pop("_hidden")),
+    ),
+}
+
+
+@pytest.mark.parametrize("change", sorted(STRUCTURE_CHANGES))
+def test_a_structure_change_is_seen_by_parameters_and_zero_grad(change: str) -> None:
+    model = MLP(2, [2, 2], seed=0)
+    model.zero_grad()  # the cache is filled
+    STRUCTURE_CHANGES[change](model)
+    _dirty(model)
+    model.zero_grad()
+    assert model.parameters() == _fresh(model)
+    assert all(p.grad == 0.0 for p in _fresh(model))
+
+
+def test_a_list_replaced_by_an_equal_copy_is_watched_afresh() -> None:
+    """Compared by identity: the copy equals the old list, but later appends to it count."""
+    model = MLP(2, [2, 1], seed=0)
+    model.parameters()
+    neuron = model.layers[0].neurons[0]
+    neuron.w = list(neuron.w)
+    assert model.parameters() == _fresh(model)
+    neuron.w.append(Value(7.0))
+    assert model.parameters() == _fresh(model) and neuron.w[-1] in model.parameters()
+
+
+def test_the_walk_runs_once_while_nothing_changes(monkeypatch) -> None:
+    import nn.module
+
+    model = MLP(2, [4, 1], seed=0)
+    walks = []
+    real = nn.module._parameter_list
+    monkeypatch.setattr(nn.module, "_parameter_list", lambda *a: walks.append(1) or real(*a))
+    for _ in range(5):
+        model.zero_grad()
+        model.parameters()
+    assert len(walks) == 1
+    model.layers[0].neurons[0].w[0] = Value(1.0)
+    model.zero_grad()
+    assert len(walks) == 2
+
+
+def test_copies_and_pickles_have_their_own_parameters() -> None:
+    import copy
+    import pickle
+
+    model = MLP(2, [2, 1], seed=0)
+    model.zero_grad()
+    shallow = copy.copy(model)  # shares the layers list and the cache object
+    shallow.layers = [Layer(2, 1, seed=9)]
+    assert shallow.parameters() == _fresh(shallow) and model.parameters() == _fresh(model)
+    for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        params = twin.parameters()
+        assert params == _fresh(twin)
+        assert not set(map(id, params)) & set(map(id, model.parameters()))
+        assert [p.data for p in params] == [p.data for p in model.parameters()]
+
+
+def test_zero_grad_follows_a_subclass_that_chooses_its_parameters() -> None:
+    class Frozen(MLP):
+        def parameters(self) -> list[Value]:
+            return super().parameters()[:2]
+
+    model = Frozen(2, [2, 1], seed=0)
+    _dirty(model)
+    model.zero_grad()
+    grads = [p.grad for p in _fresh(model)]
+    assert grads[:2] == [0.0, 0.0] and all(g == 1.0 for g in grads[2:])
+
+
+def test_a_module_equal_to_the_one_it_replaces_still_counts_as_new() -> None:
+    """The cache compares with ``is``: a class whose ``==`` says True is not trusted."""
+
+    class Block(Module):
+        def __init__(self, v: Value) -> None:
+            self.v = v
+
+        def __eq__(self, other: object) -> bool:  # e.g. a dataclass comparing fields
+            return isinstance(other, Block)
+
+        __hash__ = None  # type: ignore[assignment]
+
+    old, new = Value(1.0), Value(2.0)
+    model = Holder(block=Block(old))
+    assert model.parameters() == [old]
+    model.block = Block(new)
+    assert model.parameters() == [new]
+
+
+def test_a_value_moved_across_a_list_boundary_changes_the_order() -> None:
+    """The same objects in the same flat order, in lists of other lengths: walk again."""
+    a, b, c = Value(1.0), Value(2.0), Value(3.0)
+    inner = [c]
+    outer = [a, inner, b]
+    model = Holder(outer=outer)
+    assert model.parameters() == [a, c, b]
+    outer.pop()
+    inner.insert(0, b)
+    assert model.parameters() == [a, b, c] == _fresh(model)
