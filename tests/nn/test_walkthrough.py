@@ -276,7 +276,7 @@ def test_loss_by_function_and_display_name() -> None:
 
 
 def test_a_failing_loss_leaves_the_model_unchanged() -> None:
-    model = MLP.from_weights([[[40.0]]], activation="sigmoid")  # σ(40) == 1.0 exactly
+    model = MLP.from_weights([[[40.0]]], output_activation="sigmoid")  # σ(40) == 1.0 exactly
     before = model.state_dict()
     with pytest.raises(ValueError, match="with_logits"):
         walk_through_step(model, [1.0], 0, loss="binary_cross_entropy")
@@ -284,7 +284,7 @@ def test_a_failing_loss_leaves_the_model_unchanged() -> None:
 
 
 def test_a_failure_after_the_update_restores_the_weights() -> None:
-    model = MLP.from_weights([[[1.0]]], activation="linear")
+    model = MLP.from_weights([[[1.0]]], output_activation="linear")
     before = model.state_dict()
     calls = []
 
