@@ -331,16 +331,16 @@ class MLP(Module):
                 "output_activation='linear', the worked examples 'sigmoid' for both; "
                 f"choose from {', '.join(ACTIVATIONS)})"
             )
-        if activation is None:  # one layer: only the output activation is used
-            activation = output_activation
-        _activation(activation)
+        assert output_activation is not None  # for mypy: refused above when missing
+        hidden = output_activation if activation is None else activation  # None: one layer
+        _activation(hidden)
         _activation(output_activation, "output_activation")
         vectors = _check_biases(biases, matrices)
         last = len(matrices) - 1
         model = cls.__new__(cls)
         model.layers = []
         for i, (rows, bs) in enumerate(zip(matrices, vectors, strict=True)):
-            act = output_activation if i == last else activation
+            act = output_activation if i == last else hidden
             layer = Layer(len(rows[0]), len(rows), act, bias=bs is not None, seed=0)
             for j, (neuron, row) in enumerate(zip(layer.neurons, rows, strict=True)):
                 for w, v in zip(neuron.w, row, strict=True):

@@ -225,9 +225,10 @@ def _class_index(t: Any, k: int, where: str) -> int:
             f"cross_entropy: target{where} must be a class index (int), not {type(t).__name__} "
             f"({t!r})"
         )
-    if not 0 <= t < k:
+    index = int(t)
+    if not 0 <= index < k:
         raise ValueError(f"cross_entropy: target{where} is {t}, but there are {k} classes")
-    return int(t)
+    return index
 
 
 def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Value:
