@@ -245,42 +245,44 @@ class _ParameterCache:
     that made it (``copy.copy`` shares the ``__dict__`` entry).
     """
 
-    __slots__ = ("lengths", "objects", "owner", "params", "views")
+    __slots__ = ("state",)
 
     def __init__(self) -> None:
-        self.owner: Any = None
-        self.views: list[Any] = []
-        self.lengths: list[int] = []
-        self.objects: tuple[Any, ...] = ()
-        self.params: list[Value] = []
+        #: (owner weakref, views, their lengths, the objects they held, the parameters),
+        #: replaced as a whole, so a thread never reads half of an update
+        self.state: tuple[Any, list[Any], list[int], tuple[Any, ...], list[Value]] | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_ParameterCache, ())  # copied or pickled: empty (views cannot be)
 
     def __repr__(self) -> str:
-        return f"<parameter cache of {len(self.params)} parameters>"
+        count = 0 if self.state is None else len(self.state[4])
+        return f"<parameter cache of {count} parameters>"
 
-    def valid_for(self, module: Module) -> bool:
-        """Whether the cached list is still the walk's result for ``module``."""
-        if self.owner is None or self.owner() is not module:
-            return False
-        views = self.views
+    def lookup(self, module: Module) -> list[Value] | None:
+        """The cached list if it is still the walk's result for ``module``, else None."""
+        state = self.state
+        if state is None:
+            return None
+        owner, views, lengths, objects, params = state
+        if owner() is not module:
+            return None
         try:
-            return list(map(len, views)) == self.lengths and all(
-                map(is_, chain.from_iterable(views), self.objects)
-            )
+            if list(map(len, views)) == lengths and all(
+                map(is_, chain.from_iterable(views), objects)
+            ):
+                return params
         except Exception:  # a view changed while read (another thread): walk again
-            return False
+            pass
+        return None
 
     def refill(self, module: Module) -> list[Value]:
         """Walk ``module`` and remember the result with the views it went through."""
         views: list[Any] = []
         params = _parameter_list(module, views)
-        self.owner = weakref.ref(module)
-        self.views = views
-        self.lengths = list(map(len, views))
-        self.objects = tuple(chain.from_iterable(views))
-        self.params = params
+        lengths = list(map(len, views))
+        objects = tuple(chain.from_iterable(views))
+        self.state = (weakref.ref(module), views, lengths, objects, params)
         return params
 
 
@@ -292,8 +294,9 @@ def _cached_parameters(module: Module) -> list[Value]:
     d = vars(module)
     cache = d.get(_CACHE_ATTRIBUTE)
     if type(cache) is _ParameterCache:
-        if cache.valid_for(module):
-            return cache.params
+        params = cache.lookup(module)
+        if params is not None:
+            return params
     else:
         try:
             weakref.ref(module)
