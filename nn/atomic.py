@@ -164,7 +164,8 @@ def _create_temp(directory: str, base: str, suffix: str) -> tuple[str, int]:
 
 def _stale_pattern(base: str, suffix: str) -> re.Pattern[str]:
     return re.compile(
-        rf"\.{re.escape(base)}\.[0-9a-f]{{{_TOKEN_DIGITS}}}\.tmp{re.escape(suffix)}",
+        # the suffix is optional: Module.save's temporary files had none before
+        rf"\.{re.escape(base)}\.[0-9a-f]{{{_TOKEN_DIGITS}}}\.tmp(?:{re.escape(suffix)})?",
     )
 
 
@@ -180,7 +181,9 @@ def _remove_stale(directory: str, base: str, suffix: str) -> None:
     for name in names:
         tmp = os.path.join(directory, name)
         try:
-            fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+            # O_NONBLOCK: a FIFO named like a temporary file must not block the open
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+            fd = os.open(tmp, flags)
         except OSError:
             continue  # gone already, a symlink, or unreadable: not ours to touch
         try:

@@ -11,6 +11,7 @@ import errno
 import fcntl
 import json
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -268,10 +269,34 @@ def test_only_unlocked_temp_files_of_the_same_target_are_removed(tmp_path: Path)
     assert path.read_bytes() == b"<svg/>"
 
 
-def test_a_symlink_named_like_a_temp_file_is_left_alone(tmp_path: Path) -> None:
+def test_a_symlink_or_fifo_named_like_a_temp_file_is_left_alone(tmp_path: Path) -> None:
     victim = tmp_path / "keep.txt"
     victim.write_text("keep")
     trap = tmp_path / ".g.svg.0123456789ab.tmp.svg"
     trap.symlink_to(victim)
-    write_atomic(tmp_path / "g.svg", b"<svg/>")
+    fifo = tmp_path / ".g.svg.ba9876543210.tmp.svg"
+    os.mkfifo(fifo)  # opening it to read would block without O_NONBLOCK
+
+    class Hung(Exception):  # not an OSError (TimeoutError is one), which the cleanup skips
+        pass
+
+    def hung(signum: int, frame: object) -> None:
+        raise Hung("the stale-file cleanup blocked opening a FIFO")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        write_atomic(tmp_path / "g.svg", b"<svg/>")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
     assert trap.is_symlink() and victim.read_text() == "keep"
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_temp_files_of_earlier_saves_without_a_suffix_are_removed(tmp_path: Path) -> None:
+    """Module.save used to name its temporary files ``.x.json.<hex>.tmp``."""
+    old = tmp_path / ".m.json.29f1cf4e3257.tmp"
+    old.write_text("{")
+    Neuron(1, seed=0).save(tmp_path / "m.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
