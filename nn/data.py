@@ -24,6 +24,7 @@ __all__ = [
     "make_moons",
     "make_spiral",
     "make_xor",
+    "to_lists",
     "train_test_split",
 ]
 
@@ -33,6 +34,15 @@ Dataset = tuple[list[list[float]], list[int]]
 def _is_int(n: Any) -> bool:
     """An int or a numpy integer (a real number that is integral), never a bool."""
     return is_real(n) and isinstance(n, numbers.Integral)
+
+
+def to_lists(x: Any) -> Any:
+    """A numpy array (of one or more dimensions) as nested lists of Python numbers;
+    anything else as it is. The nn functions that take lists of numbers (losses'
+    targets, ``MLP.from_weights``, ``Standardizer``) take arrays through it."""
+    if getattr(x, "ndim", 0) and callable(getattr(x, "tolist", None)):
+        return x.tolist()
+    return x
 
 
 def _n_samples(n: Any, minimum: int = 1) -> int:
@@ -235,6 +245,7 @@ class Standardizer:
 
     @staticmethod
     def _row(values: Any, name: str) -> list[float]:
+        values = to_lists(values)
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
             raise TypeError(f"{name} must be a non-empty list of numbers, not {values!r}")
         out = []
@@ -255,6 +266,7 @@ class Standardizer:
 
     def fit(self, X: Sequence[Sequence[float]]) -> Standardizer:
         """Take mean and (population) standard deviation of each column of ``X``."""
+        X = to_lists(X)
         if isinstance(X, (str, bytes)) or not isinstance(X, Sequence) or not X:
             raise ValueError("fit needs a non-empty list of rows")
         rows = [self._row(row, f"X[{i}]") for i, row in enumerate(X)]
@@ -279,6 +291,7 @@ class Standardizer:
 
     def _apply(self, X: Any, forward: bool) -> Any:
         mean, std = self._check_fitted()
+        X = to_lists(X)
         single = isinstance(X, Sequence) and bool(X) and not isinstance(X[0], Sequence)
         rows = [X] if single else X
         out = []

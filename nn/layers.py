@@ -26,6 +26,7 @@ from typing import Any
 
 from engine import Value, dot
 from engine.checks import is_real, to_float
+from nn.data import to_lists
 from nn.module import Module
 from nn.seeding import make_rng
 
@@ -359,24 +360,18 @@ class MLP(Module):
         )
 
 
-def _as_list(x: Any) -> Any:
-    """A numpy array (or anything with ``tolist``) as nested lists; anything else as is."""
-    tolist = getattr(x, "tolist", None)
-    return tolist() if callable(tolist) and not isinstance(x, (str, bytes)) else x
-
-
 def _check_weights(weights: Any) -> list[list[list[float]]]:
-    weights = _as_list(weights)
+    weights = to_lists(weights)
     if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence) or not weights:
         raise TypeError("weights must be a non-empty list of matrices (one per layer)")
     matrices: list[list[list[float]]] = []
     for li, matrix in enumerate(weights):
-        matrix = _as_list(matrix)
+        matrix = to_lists(matrix)
         if isinstance(matrix, (str, bytes)) or not isinstance(matrix, Sequence) or not matrix:
             raise TypeError(f"weights[{li}] must be a non-empty matrix (a list of rows)")
         rows = []
         for ri, row in enumerate(matrix):
-            row = _as_list(row)
+            row = to_lists(row)
             if isinstance(row, (str, bytes)) or not isinstance(row, Sequence) or not row:
                 raise TypeError(
                     f"weights[{li}][{ri}] must be a non-empty list of numbers "
@@ -396,7 +391,7 @@ def _check_weights(weights: Any) -> list[list[list[float]]]:
 
 
 def _check_biases(biases: Any, matrices: list[list[list[float]]]) -> list[list[float] | None]:
-    biases = _as_list(biases)
+    biases = to_lists(biases)
     if biases is None:
         return [None] * len(matrices)
     if isinstance(biases, (str, bytes)) or not isinstance(biases, Sequence):
@@ -405,7 +400,7 @@ def _check_biases(biases: Any, matrices: list[list[list[float]]]) -> list[list[f
         raise ValueError(f"biases has {len(biases)} entries but weights has {len(matrices)} layers")
     vectors: list[list[float] | None] = []
     for li, (bs, rows) in enumerate(zip(biases, matrices, strict=True)):
-        bs = _as_list(bs)
+        bs = to_lists(bs)
         if bs is None:
             vectors.append(None)
             continue

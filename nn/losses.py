@@ -32,6 +32,7 @@ from typing import Any
 
 from engine import Value, as_value
 from engine.checks import is_real, to_float
+from nn.data import to_lists
 
 __all__ = [
     "LOSS_FUNCTIONS",
@@ -84,16 +85,9 @@ def _is_seq(x: Any) -> bool:
     return isinstance(x, Sequence) and not isinstance(x, (str, bytes))
 
 
-def _as_list(x: Any) -> Any:
-    """A numpy array (of one or more dimensions) as nested lists; anything else as is."""
-    if getattr(x, "ndim", 0) and callable(getattr(x, "tolist", None)):
-        return x.tolist()
-    return x
-
-
 def _pairs(preds: Any, targets: Any, name: str) -> list[tuple[Value, float]]:
     """Flatten predictions and targets of the same shape (scalar, list, list of lists)."""
-    preds, targets = _as_list(preds), _as_list(targets)
+    preds, targets = to_lists(preds), to_lists(targets)
     if not _is_seq(preds):
         if _is_seq(targets):
             raise ValueError(f"{name}: one prediction but {len(targets)} targets")
@@ -238,7 +232,7 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Value:
     a list of such lists and a list of indices (averaged over examples by default).
     Gradient with respect to zᵢ: softmax(z)ᵢ − [i = target].
     """
-    logits, target = _as_list(logits), _as_list(target)
+    logits, target = to_lists(logits), to_lists(target)
     if not _is_seq(logits) or not logits:
         raise ValueError(f"cross_entropy: expected a non-empty list of logits, got {logits!r}")
     if _is_seq(logits[0]):

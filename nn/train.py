@@ -451,7 +451,7 @@ def evaluate(
 ) -> tuple[float, float | None]:
     """(loss, accuracy) on (X, y) without building a graph; accuracy None for regression."""
     task = _task(loss)
-    if len(X) != len(y) or not X:
+    if len(X) != len(y) or len(X) == 0:  # len(): X may be a numpy array
         raise ValueError(
             f"X ({len(X)} examples) and y ({len(y)} labels) must match and not be empty"
         )

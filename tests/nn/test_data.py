@@ -212,6 +212,10 @@ def test_numbers_may_be_numpy_scalars_and_fractions() -> None:
     assert train_test_split(X, y, Fraction(1, 4), seed=0) == train_test_split(X, y, 0.25, seed=0)
     s = Standardizer(mean=[np.float64(1.0)], std=[Fraction(2)])
     assert s.transform([[3.0]]) == [[1.0]]
+    assert s.transform(np.array([[3.0], [5.0]])) == [[1.0], [2.0]]
+    assert s.transform(np.array([3.0])) == [1.0]
+    fitted = Standardizer().fit(np.array(X))
+    assert (fitted.mean, fitted.std) == (Standardizer().fit(X).mean, Standardizer().fit(X).std)
     with pytest.raises(TypeError, match="n_samples must be an int, not bool"):
         make_moons(True)
     with pytest.raises(TypeError, match="a fraction or a count, not True"):

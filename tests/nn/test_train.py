@@ -390,6 +390,9 @@ def test_labels_may_be_numpy_numbers(moons) -> None:
     a = train(MLP(2, [4, 1], seed=0), X, y, lr=0.1, steps=2, progress=False)
     b = train(MLP(2, [4, 1], seed=0), np.array(X), np.array(y), lr=0.1, steps=2, progress=False)
     assert a.loss == b.loss and a.accuracy == b.accuracy
+    assert evaluate(MLP(2, [4, 1], seed=0), np.array(X), np.array(y)) == evaluate(
+        MLP(2, [4, 1], seed=0), X, y
+    )
     c = train(MLP(2, [4, 1], seed=0), X, y, lr=0.1, steps=np.int64(2), l2=np.float32(0.0))
     assert c.loss == a.loss
     with pytest.raises(TypeError, match=r"label 0 must be a real number, not bool"):
