@@ -8,18 +8,15 @@ leaves an existing file at ``path`` untouched.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from engine import Value
-from nn.atomic import write_atomic as shared_write_atomic
+from nn.atomic import atomic_path, write_atomic
 from viz.dot import to_dot
 
 __all__ = [
@@ -67,39 +64,6 @@ def find_dot() -> str:
     if path is None:
         raise GraphvizNotFoundError()
     return path
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """A temporary path next to ``path``, moved onto it if the block succeeds.
-
-    Write the file at the yielded path; on success it replaces ``path`` in one
-    ``os.replace``, on any exception it is removed and ``path`` is left as it was.
-    The temporary file is made with the usual permissions (the umask applies).
-    """
-    target = Path(path)
-    directory = target.parent
-    if not directory.is_dir():
-        raise FileNotFoundError(
-            f"cannot write {str(target)!r}: the directory {str(directory)!r} does not exist"
-        )
-    tmp = directory / f".{target.name}.{secrets.token_hex(6)}.tmp{target.suffix}"
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` with the shared :func:`nn.atomic.write_atomic`.
-
-    A regular file is replaced atomically; a device or a FIFO (``-o /dev/null``) is
-    written in place, a symlink followed (the link stays); errors name ``path``.
-    """
-    shared_write_atomic(path, data)
 
 
 def _format_of(path: Path, format: str | None) -> str:
