@@ -25,6 +25,7 @@ so a parameter whose z sits on a kink can fail without any bug; the message says
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,8 +79,15 @@ class ModuleGradcheck:
 
     @property
     def worst(self) -> ParameterCheck:
-        """The parameter whose error is largest relative to its tolerance."""
-        return max(self.rows, key=lambda r: r.abs_error / r.tolerance if r.tolerance else 0.0)
+        """The parameter whose error is largest relative to its tolerance (an error over a
+        zero tolerance, atol = 0 and a numeric slope of 0, ranks above every other)."""
+
+        def ratio(r: ParameterCheck) -> float:
+            if r.tolerance:
+                return r.abs_error / r.tolerance
+            return math.inf if r.abs_error else 0.0
+
+        return max(self.rows, key=ratio)
 
     @property
     def rule(self) -> str:

@@ -121,3 +121,24 @@ def test_a_batch_and_the_relative_step() -> None:
 def test_bad_arguments(args, kwargs, error, message) -> None:
     with pytest.raises(error, match=message):
         gradcheck_module(*args, **kwargs)
+
+
+def test_worst_is_a_failing_parameter_when_its_tolerance_is_zero() -> None:
+    """With atol=0 a parameter whose numeric slope is exactly 0 has tolerance 0: any error
+    fails it and must make it the worst (it was ranked 0 and a passing one was named)."""
+    from nn.gradcheck import ModuleGradcheck, ParameterCheck
+
+    def row(name: str, analytic: float, numeric: float) -> ParameterCheck:
+        diff = abs(analytic - numeric)
+        return ParameterCheck(name, 1.0, analytic, numeric, 1e-6, diff, 1.0, 1e-3 * abs(numeric))
+
+    result = ModuleGradcheck(
+        loss=1.0,
+        rows=[row("passes", 1.0, 1.0), row("fails", 1e-3, 0.0), row("near", 1.0, 1.0005)],
+        eps=1e-6,
+        atol=0.0,
+        rtol=1e-3,
+    )
+    assert [r.name for r in result.failures] == ["fails"]
+    assert result.worst.name == "fails"
+    assert "worst: fails:" in result.summary()
