@@ -32,6 +32,7 @@ from typing import Any
 
 from engine import GradcheckError, Value, gradients, no_grad
 from engine.checks import to_float
+from nn.data import to_lists
 from nn.module import Module
 from nn.walkthrough import LOSS_FUNCTIONS
 
@@ -153,7 +154,8 @@ def is_sequence(x: Any) -> bool:
 
 
 def _rows(inputs: Any) -> tuple[list[list[float]], bool]:
-    """``inputs`` as rows of floats, and whether it was a batch."""
+    """``inputs`` (lists or a numpy array) as rows of floats, and whether it was a batch."""
+    inputs = to_lists(inputs)
     if not is_sequence(inputs) or not inputs:
         raise TypeError(f"inputs must be an input vector or a list of them, not {inputs!r}")
     batch = is_sequence(inputs[0])

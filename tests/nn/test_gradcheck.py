@@ -142,3 +142,15 @@ def test_worst_is_a_failing_parameter_when_its_tolerance_is_zero() -> None:
     assert [r.name for r in result.failures] == ["fails"]
     assert result.worst.name == "fails"
     assert "worst: fails:" in result.summary()
+
+
+def test_numpy_inputs_are_taken_like_lists() -> None:
+    """The model itself takes a numpy vector, and nn's other functions take arrays through
+    nn.data.to_lists; the check refused them as 'not an input vector'."""
+    np = pytest.importorskip("numpy")
+    m = model()
+    one = gradcheck_module(m, np.array(X), 1, loss="binary_cross_entropy")
+    assert one.rows == gradcheck_module(m, X, 1, loss="binary_cross_entropy").rows
+    xs = [[0.5, -1.0], [1.0, 2.0]]
+    batch = gradcheck_module(m, np.array(xs), [1.0, 0.0], loss="binary_cross_entropy")
+    assert batch.rows == gradcheck_module(m, xs, [1.0, 0.0], loss="binary_cross_entropy").rows
