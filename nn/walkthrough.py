@@ -43,6 +43,7 @@ from typing import Any
 
 from engine import Value, gradients, no_grad
 from engine.checks import to_float
+from nn.data import to_lists
 from nn.layers import MLP
 from nn.losses import LOSS_FUNCTIONS  # the one table of loss names (nn.train's too)
 from nn.optim import SGD
@@ -168,7 +169,8 @@ def _is_seq(x: Any) -> bool:
 
 
 def _examples(x: Any) -> tuple[list[list[float]], bool]:
-    """``x`` as rows of floats, and whether it was a batch."""
+    """``x`` (lists or a numpy array) as rows of floats, and whether it was a batch."""
+    x = to_lists(x)
     if not _is_seq(x) or not x:
         raise TypeError(f"x must be an input vector or a list of them, not {x!r}")
     batch = _is_seq(x[0])

@@ -427,3 +427,14 @@ def test_a_failure_after_the_update_restores_the_weights() -> None:
 def test_bad_arguments(args, kwargs, error, message) -> None:
     with pytest.raises(error, match=message):
         walk_through_step(*args, **kwargs)
+
+
+def test_numpy_inputs_are_taken_like_lists() -> None:
+    """A numpy vector or batch is an input like a list (the model itself takes one); it was
+    refused as 'not an input vector'."""
+    np = pytest.importorskip("numpy")
+    xs = [[0.5, -1.0], [1.0, 2.0]]
+    for x, t in (([0.5, -1.0], 1.0), (xs, [1.0, 0.0])):
+        with_list = walk_through_step(MLP(2, [2, 1], seed=0), x, t).to_text()
+        with_array = walk_through_step(MLP(2, [2, 1], seed=0), np.array(x), t).to_text()
+        assert with_array == with_list
