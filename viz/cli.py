@@ -609,10 +609,10 @@ def cmd_steps(args: argparse.Namespace) -> int:
 
     if not 1 <= args.digits <= 17:
         raise UsageError(f"--digits must be between 1 and 17, got {args.digits}")
-    path = Path(args.output)
-    if path.is_dir():
+    path = None if args.output == "-" else Path(args.output)  # -o -: standard output
+    if path is not None and path.is_dir():
         raise UsageError(f"{args.output!r} is a directory; give a file name")
-    if not path.parent.is_dir():
+    if path is not None and not path.parent.is_dir():
         raise UsageError(f"the directory of {args.output!r} does not exist")
     frames = Path(args.frames) if args.frames is not None else None
     if frames is not None and frames.exists() and not frames.is_dir():
@@ -631,7 +631,10 @@ def cmd_steps(args: argparse.Namespace) -> int:
             title=args.expr,
             max_nodes=None,  # bounded by the expression's length
         )
-        steps.save(path)
+        if path is None:
+            _write_stdout(steps.to_html().encode("utf-8"))
+        else:
+            steps.save(path)
         written = steps.save_frames(frames) if frames is not None else []
     except GraphvizNotFoundError:
         print(
@@ -646,12 +649,14 @@ def cmd_steps(args: argparse.Namespace) -> int:
     except ValueError as e:  # a path that is not a regular file
         raise UsageError(str(e)) from None
     n_fwd, n_bwd = len(steps.steps.forward), len(steps.steps.backward)
+    report = sys.stderr if path is None else sys.stdout  # -o -: stdout is the page
     print(
-        f"wrote {path}: {n_fwd} forward and {n_bwd} backward steps; open it in a browser "
-        "and step with the arrow keys"
+        f"wrote {'the page to standard output' if path is None else path}: {n_fwd} forward "
+        f"and {n_bwd} backward steps; open it in a browser and step with the arrow keys",
+        file=report,
     )
     if frames is not None:
-        print(f"wrote {len(written)} frames to {frames}/ ({written[0].name} ...)")
+        print(f"wrote {len(written)} frames to {frames}/ ({written[0].name} ...)", file=report)
     return 0
 
 
@@ -676,7 +681,7 @@ def _add_steps_parser(sub: Any) -> None:
         "--output",
         default="steps.html",
         metavar="PATH",
-        help="the page to write (default steps.html)",
+        help="the page to write (default steps.html; - for standard output)",
     )
     add("--frames", metavar="DIR", help="also write one SVG per step into DIR (for slides)")
     add("--rankdir", choices=("LR", "TB"), default="LR", help="left to right (default) or top down")

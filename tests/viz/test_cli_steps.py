@@ -113,3 +113,18 @@ def test_help_lists_steps(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["steps", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--frames DIR" in out and 'chainrule steps "tanh(x*w + b)"' in out
+
+
+@pytest.mark.needs_dot
+def test_output_dash_writes_the_page_to_stdout(  # type: ignore[no-untyped-def]
+    tmp_path: Path, capsysbinary, monkeypatch
+) -> None:
+    """-o - is standard output, as for chainrule graph; it wrote a file named '-'."""
+    monkeypatch.chdir(tmp_path)
+    code = main(["steps", "x*2", "x=1", "-o", "-"])
+    out, err = capsysbinary.readouterr()
+    assert code == 0
+    assert out.startswith(b"<!DOCTYPE html>") and out.rstrip().endswith(b"</html>")
+    assert b"wrote" not in out and b"backward steps" not in out  # the report went to stderr
+    assert b"3 forward and 3 backward steps" in err
+    assert list(tmp_path.iterdir()) == []  # no file named '-'
