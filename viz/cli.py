@@ -560,9 +560,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def _write_layer_view(record: Any, path_text: str, digits: int) -> None:
     from viz.layer_view import render_layer_view
-    from viz.render import INSTALL_HINT, GraphvizError, GraphvizNotFoundError
+    from viz.render import FORMATS, INSTALL_HINT, GraphvizError, GraphvizNotFoundError
 
     path = Path(path_text)
+    if path.suffix.lower().lstrip(".") not in (*FORMATS, "gv"):
+        raise UsageError(
+            f"--layer-view {path_text!r}: cannot tell the format; give a path ending in "
+            ".svg, .png, .pdf or .dot"
+        )
     if not path.parent.is_dir():
         raise UsageError(f"the directory of --layer-view {path_text!r} does not exist")
     try:

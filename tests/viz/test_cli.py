@@ -685,3 +685,15 @@ def test_an_unknown_option_is_still_refused_where_no_expression_is_taken(capsys)
     assert code == 2 and "unrecognized arguments: -q" in err
     code, _, err = run(capsys, "graph", "x", "x=1", "--bogus")
     assert code == 2 and "unrecognized arguments: --bogus" in err
+
+
+def test_layer_view_with_an_unknown_suffix_names_the_option_not_a_keyword(  # type: ignore[no-untyped-def]
+    tmp_path: Path, capsys
+) -> None:
+    """The library's message ended 'or pass format=', a keyword the command line does not
+    have; the command says which names it takes, and writes nothing."""
+    code, out, err = run(capsys, "explain", "--layer-view", str(tmp_path / "view.txt"))
+    assert code == 2 and out == ""
+    assert "--layer-view" in err and ".svg, .png, .pdf or .dot" in err
+    assert "format=" not in err
+    assert list(tmp_path.iterdir()) == []
