@@ -128,7 +128,9 @@ def nudge(
     try:
         J = objective()
         (g,) = gradients(J, [p])  # a dict walk: no .grad is touched
-        offsets = [-span + 2 * span * i / (points - 1) for i in range(points)]
+        # span times an exact fraction: the ends are ±span, the curve is symmetric bit
+        # for bit and the middle of an odd count is t = 0 exactly
+        offsets = [span * ((2 * i - (points - 1)) / (points - 1)) for i in range(points)]
         losses = [at(theta + t) for t in offsets]
         slopes = [(at(theta + e) - at(theta - e)) / (2 * e) for e in eps_list]
     finally:

@@ -84,3 +84,18 @@ def test_bad_arguments(kwargs, message) -> None:
     args = {"name": NAME, **kwargs}
     with pytest.raises(ValueError, match=message):
         nudge(model(), args.pop("name"), X, 1, "binary_cross_entropy", **args)
+
+
+@pytest.mark.parametrize("span", [0.1, 0.3, 1.0, 7.7, 1e-3])
+@pytest.mark.parametrize("points", [3, 7, 41, 100])
+def test_the_curve_spans_exactly_minus_span_to_span_with_zero_in_the_middle(
+    span: float, points: int
+) -> None:
+    """As the docstring says: t in [-span, span] and t = 0 for an odd count. With
+    -span + 2·span·i/(points − 1), span=0.1 and 7 points gave a middle t of 1.4e-17 (so
+    the curve missed J(θ) itself) and a last t of 0.10000000000000003 > span."""
+    n = nudge(model(), NAME, X, 1, "binary_cross_entropy", span=span, points=points)
+    assert n.offsets[0] == -span and n.offsets[-1] == span
+    assert n.offsets == [-t for t in reversed(n.offsets)]  # symmetric, bit for bit
+    if points % 2:
+        assert n.offsets[points // 2] == 0.0 and n.losses[points // 2] == n.loss
