@@ -537,8 +537,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         )
     except (TypeError, ValueError) as e:
         raise UsageError(str(e)) from None
-    if args.layer_view is not None:
-        _write_layer_view(record, args.layer_view, args.digits)
+    drawn = args.layer_view is None or _write_layer_view(record, args.layer_view, args.digits)
     markdown = args.format == "markdown"
     parts: list[str | None] = [args.step] if args.step else list(STEPS) if args.pause else [None]
     for i, part in enumerate(parts):
@@ -555,10 +554,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
             if not sys.stdin.readline():  # end of input: show the rest without waiting
                 args.pause = False
             print()
-    return 0
+    return 0 if drawn else 1  # as chainrule graph: a picture asked for and not drawn is 1
 
 
-def _write_layer_view(record: Any, path_text: str, digits: int) -> None:
+def _write_layer_view(record: Any, path_text: str, digits: int) -> bool:
+    """Draw the layer view to ``path_text``; False (said on stderr) when it was not drawn."""
     from viz.layer_view import render_layer_view
     from viz.render import FORMATS, INSTALL_HINT, GraphvizError, GraphvizNotFoundError
 
@@ -582,11 +582,12 @@ def _write_layer_view(record: Any, path_text: str, digits: int) -> None:
             f"instead ({INSTALL_HINT})",
             file=sys.stderr,
         )
-        return
+        return False
     except GraphvizError as e:
         print(f"{PROG} explain: {e}", file=sys.stderr)
-        return
+        return False
     print(f"wrote {path}", file=sys.stderr)
+    return True
 
 
 # --- demo -------------------------------------------------------------------------------

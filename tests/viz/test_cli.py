@@ -697,3 +697,31 @@ def test_layer_view_with_an_unknown_suffix_names_the_option_not_a_keyword(  # ty
     assert "--layer-view" in err and ".svg, .png, .pdf or .dot" in err
     assert "format=" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("failure", ["missing", "crashed"])
+def test_layer_view_not_drawn_is_exit_status_1(  # type: ignore[no-untyped-def]
+    tmp_path: Path, capsys, monkeypatch, failure
+) -> None:
+    """A --layer-view that was asked for and not drawn (no dot: the DOT text instead; dot
+    failed: nothing) is status 1, as chainrule graph's is; it was 0, so a script saw
+    success. The walkthrough itself is still printed."""
+    from viz.render import GraphvizError, GraphvizNotFoundError
+
+    render_module = sys.modules["viz.render"]  # viz.render is also a function's name
+
+    def no_dot(source: str, fmt: str) -> bytes:
+        if failure == "missing":
+            raise GraphvizNotFoundError()
+        raise GraphvizError("dot crashed (signal 11)")
+
+    monkeypatch.setattr(render_module, "render_dot", no_dot)
+    view = tmp_path / "layers.svg"
+    code, out, err = run(capsys, "explain", "--layer-view", str(view))
+    assert code == 1 and "loss J = 0.710949" in out
+    assert not view.exists()
+    if failure == "missing":
+        assert "'dot' program is missing" in err
+        assert (tmp_path / "layers.dot").read_text(encoding="utf-8").startswith("digraph")
+    else:
+        assert "dot crashed" in err and list(tmp_path.iterdir()) == []
