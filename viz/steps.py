@@ -215,7 +215,18 @@ def _names(graph: Graph) -> dict[str, str]:
     for node_id, name in wanted.items():
         clash = counts[name] > 1 or (name in ids and name != node_id)
         names[node_id] = f"{name} ({node_id})" if clash else name
-    return names
+    # A label may equal another node's made-unique name ('x (n1)'): the nodes still
+    # under their own name in such a clash take their id too, until none is left (the
+    # names ending in an id are unique among themselves, so each round ends one clash).
+    while True:
+        counts = {}
+        for name in names.values():
+            counts[name] = counts.get(name, 0) + 1
+        kept = [i for i, name in names.items() if counts[name] > 1 and name == wanted[i]]
+        if not kept:
+            return names
+        for node_id in kept:
+            names[node_id] = f"{wanted[node_id]} ({node_id})"
 
 
 def _kind(node: Value, name: str | None) -> str:

@@ -219,3 +219,25 @@ def test_the_size_limit_applies() -> None:
         y = y + 1.0
     with pytest.raises(ValueError, match="max_nodes=500"):
         record_steps(y)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        ["x", "x", "x (n1)"],  # a label equal to another node's made-unique name
+        ["x", "x", "x (n1)", "x (n1) (n2)"],  # and to the next one's
+        ["x (n0)", "x", "x"],
+    ],
+)
+def test_names_stay_unique_when_a_label_looks_like_a_made_unique_one(labels) -> None:  # type: ignore[no-untyped-def]
+    """Two x's became 'x (n0)' and 'x (n1)', and a leaf labelled 'x (n1)' kept its label:
+    two nodes were named 'x (n1)' and the formulas could not tell them apart."""
+    leaves = [Value(float(i + 1), label=label) for i, label in enumerate(labels)]
+    root = leaves[0]
+    for leaf in leaves[1:]:
+        root = root * leaf
+    s = record_steps(root)
+    assert len(set(s.names.values())) == len(s.names)
+    assert sorted(s.names[f.node].split(" (n")[0] for f in s.forward if not f.inputs) == sorted(
+        label.split(" (n")[0] for label in labels
+    )  # each leaf's name still starts with its label
