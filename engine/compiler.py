@@ -51,8 +51,6 @@ from collections.abc import Callable
 from typing import Any
 
 from engine import codegen, trace
-from engine.autograd import gradients
-from engine.backward import toposort
 from engine.trace import TraceError, TraceWarning
 from engine.value import Value
 
@@ -124,20 +122,14 @@ class Program:
 
 
 def _eager(t: trace.Trace, input_grads: bool, backward: bool) -> tuple[float, Any, Any]:
-    """The call's result computed from the traced graph itself: eager evaluation.
-
-    ``gradients()`` raises the engine's own error where a gradient overflows.
-    """
+    """The call's result from the traced graph itself: eager evaluation, ``backward()``
+    included, so an overflowing gradient raises the engine's own error (with every
+    grad left as it was) and the captured leaves' grads accumulate as eager's do."""
     in_grads: tuple[float, ...] = ()
     if backward:
-        inputs = set(t.inputs)
-        leaves = [v for v in toposort(t.root) if v.is_leaf and v not in inputs]
-        wanted = leaves + t.inputs if input_grads else leaves
-        grads = gradients(t.root, wanted)
-        for v, g in zip(leaves, grads):
-            v.grad += g
+        t.root.backward()
         if input_grads:
-            in_grads = tuple(0.0 + g for g in grads[len(leaves) :])
+            in_grads = tuple(x.grad for x in t.inputs)
     aux_value = None
     if t.aux_shape is not None:
         values = [a.data if isinstance(a, Value) else a for a in t.aux_items]

@@ -391,6 +391,7 @@ DOMAIN_CASES = [
     ("overflow absorbed by relu", lambda e: lambda x: (x * x * -e).relu(), 2.0, 1e200),
     ("overflow absorbed by tanh", lambda e: lambda x: (x * x * e).tanh(), 2.0, 1e200),
     ("derivative overflow", lambda e: lambda x: (x * e).log(), 2.0, 1e-310),
+    ("gradient overflow", lambda e: lambda x: 1e308 / (x * e * 0.5).sin(), 1.5, 0.65),
 ]
 
 
