@@ -292,7 +292,7 @@ class _Writer:
         for op in ops.OPS.values():
             self.namespace.update(op.code_names)
         self.generic: dict[tuple[str, str], str] = {}
-        self.n_consts = 0
+        self.n_names = 0
         self.lines: list[str] = []
         self.labels: dict[int, str] = {}
         self.root = root
@@ -386,13 +386,20 @@ class _Writer:
         if self.live:
             self.lines.append(f"    {''.join(f'p{i}, ' for i in range(len(self.live)))}= leaves")
 
+    def fresh(self, prefix: str) -> str:
+        """A namespace name not taken yet (by an op's ``code_names`` either)."""
+        while True:
+            name = f"{prefix}{self.n_names}"
+            self.n_names += 1
+            if name not in self.namespace:
+                return name
+
     def const(self, x: Any) -> Expr:
         """A number as generated code: a literal, or a name bound in the namespace."""
         if type(x) is float and x - x == 0.0:
             text = float.__repr__(x)
             return Expr(text, UNARY if x < 0 or text.startswith("-") else ATOM, const=x)
-        name = f"_k{self.n_consts}"
-        self.n_consts += 1
+        name = self.fresh("_k")
         self.namespace[name] = x
         return Expr(name, ATOM, const=x if type(x) is float else None)
 
@@ -405,7 +412,7 @@ class _Writer:
             fn = op.forward if kind == "forward" else op.derivative
             if fn is None:
                 raise NotImplementedError(f"no derivative rule for op {op_name!r}")
-            name = f"_{kind[0]}{len(self.generic)}"
+            name = self.fresh(f"_{kind[0]}")
             self.namespace[name] = fn
             self.generic[key] = name
         return name

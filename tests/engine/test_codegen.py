@@ -9,6 +9,7 @@ central differences where the op is smooth.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -202,7 +203,7 @@ def test_every_op_compiles_to_eagers_numbers_and_the_true_derivative(name):
                 compiled.trace(*point)  # traced at the first point eager accepts
                 traced = True
                 if op.code_forward is not None:
-                    assert "_f0(" not in compiled.source  # the table's template is used
+                    assert re.search(r"_f\d+\(", compiled.source) is None  # the template is used
             if not traced:
                 continue
             got = _compiled(compiled, list(point), c)
