@@ -30,7 +30,7 @@ import ast
 import functools
 import string
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine import ops
 from engine.backward import toposort
@@ -54,8 +54,7 @@ _MARK = {name: f"_field_{name}_" for name in _FIELDS}
 _FIELD_OF = {mark: name for name, mark in _MARK.items()}
 
 
-@dataclass(frozen=True)
-class Expr:
+class Expr(NamedTuple):
     """A piece of generated code: its text and how tightly it binds."""
 
     text: str
@@ -64,7 +63,7 @@ class Expr:
     const: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Template:
     """A code template from the op table, read once (see :func:`read_template`)."""
 
@@ -80,6 +79,11 @@ class Template:
     passthrough: str | None
     #: only ``+ - *`` and unary ``-``: a non-finite operand gives a non-finite result
     strict: bool
+
+    @functools.cached_property
+    def fixed(self) -> Expr | None:
+        """The expression itself, for a template without fields (``"1.0"``)."""
+        return None if self.uses else Expr(self.text, self.prec, 1, self.const)
 
 
 _BINARY_PREC = {
@@ -174,6 +178,9 @@ def fill(template: Template, operands: dict[str, Expr]) -> Expr:
     """The template with each field replaced by its operand (parenthesized if needed)."""
     if template.passthrough is not None:
         return operands[template.passthrough]
+    fixed = template.fixed
+    if fixed is not None:
+        return fixed
     args = {}
     depth = 0
     for name, wanted in template.need.items():
@@ -251,11 +258,30 @@ class Generated:
         return "\n".join(shown) + "\n"
 
 
-def _op_templates(name: str) -> tuple[Template, list[Template]] | None:
+@dataclass(frozen=True)
+class OpCode:
+    """An op's code templates, read once, with what the planner asks of them."""
+
+    forward: Template
+    derivatives: tuple[Template, ...]
+    #: fields the forward expression writes more than once
+    twice: frozenset[str]
+    #: fields the derivative expressions read (``out``: the node's own value)
+    reads: frozenset[str]
+
+
+def _op_code(name: str) -> OpCode | None:
     op = ops.OPS.get(name)
     if op is None or op.code_forward is None or op.code_derivatives is None:
         return None
-    return read_template(op.code_forward), [read_template(t) for t in op.code_derivatives]
+    fwd = read_template(op.code_forward)
+    derivs = tuple(read_template(t) for t in op.code_derivatives)
+    return OpCode(
+        fwd,
+        derivs,
+        frozenset(n for n, k in fwd.uses.items() if k > 1),
+        frozenset(n for d in derivs for n in d.uses),
+    )
 
 
 def _toposort_many(roots: list[Value]) -> list[Value]:
@@ -302,7 +328,10 @@ class _Writer:
         self.order = _toposort_many(self.roots)
         self.index = {node: i for i, node in enumerate(self.order)}
         self.input_index = {x: i for i, x in enumerate(inputs)}
-        self.ops: dict[Value, tuple[Template, list[Template]] | None] = {}
+        self.ops: dict[Value, OpCode | None] = {}
+        self.parents: dict[Value, tuple[Value, ...]] = {}
+        self.params: dict[Value, Any] = {}
+        codes: dict[str, OpCode | None] = {}
         # leaves: inputs are x0, x1, ...; every other leaf (parameters, constants) is
         # read by reference, p0, p1, ...
         self.live: list[Value] = []
@@ -315,7 +344,16 @@ class _Writer:
                     self.expr[node] = Expr(f"p{len(self.live)}")
                     self.live.append(node)
             else:
-                self.ops[node] = _op_templates(node.op)
+                name = node.op
+                if name not in codes:
+                    codes[name] = _op_code(name)
+                self.ops[node] = codes[name]
+                parents = node.parents
+                self.parents[node] = parents
+                if len(parents) == 1:
+                    param = node.param
+                    if param is not None:
+                        self.params[node] = param
         self.checked: list[Value] = []
         self.needs_var = self._plan_variables(backward)
         self.header(inputs)
@@ -346,32 +384,29 @@ class _Writer:
         consumers: dict[Value, int] = {}
         needs_var: set[Value] = set(self.roots)
         checked: dict[Value, None] = {}
-        for node in self.order:
-            if node.is_leaf:
-                continue
-            parents = node.parents
+        get = consumers.get
+        for node, parents in self.parents.items():
             for q in parents:
-                consumers[q] = consumers.get(q, 0) + 1
-            templates = self.ops[node]
-            if templates is None:
+                consumers[q] = get(q, 0) + 1
+            code = self.ops[node]
+            if code is None:
                 needs_var.update(parents)
                 needs_var.add(node)
                 checked.update(dict.fromkeys(parents))
                 continue
-            fwd, derivs = templates
-            names = ("x", "y") if len(parents) == 2 else ("x",)
-            for name, q in zip(names, parents):
-                # an operand written twice in the expression is computed once, in a variable
-                if fwd.uses.get(name, 0) > 1:
+            strict = code.forward.strict
+            reads = code.reads if backward else frozenset()
+            for name, q in zip(("x", "y"), parents):
+                # an operand written twice in the expression is computed once, in a
+                # variable; so is one a derivative reads
+                if name in code.twice or name in reads:
                     needs_var.add(q)
-                if not fwd.strict:
+                if not strict:
                     # an op that can turn inf/nan into a finite number (relu, tanh, ...):
                     # eager would have raised where the operand overflowed
                     needs_var.add(q)
                     checked[q] = None
-                if backward and any(name in d.uses for d in derivs):
-                    needs_var.add(q)
-            if backward and any("out" in d.uses for d in derivs):
+            if "out" in reads:
                 needs_var.add(node)
         needs_var.update(q for q, c in consumers.items() if c > 1)
         self.checked = [q for q in checked if q not in self.input_index]
@@ -418,13 +453,13 @@ class _Writer:
         return name
 
     def operands(self, node: Value) -> dict[str, Expr]:
-        parents = node.parents
-        fields = {"x": self.expr[parents[0]]}
+        parents = self.parents[node]
+        expr = self.expr
         if len(parents) == 2:
-            fields["y"] = self.expr[parents[1]]
-        elif node.param is not None:
-            fields["p"] = self.const(node.param)
-        return fields
+            return {"x": expr[parents[0]], "y": expr[parents[1]]}
+        if node in self.params:
+            return {"x": expr[parents[0]], "p": self.const(self.params[node])}
+        return {"x": expr[parents[0]]}
 
     # --- the forward pass -----------------------------------------------------------
 
@@ -442,12 +477,12 @@ class _Writer:
         self._write_guards(due.get(-1, ()))
         emit("    # forward: one line per value that is needed later")
         for i, node in enumerate(self.order):
-            if node.is_leaf:
-                continue
-            templates = self.ops[node]
+            if node not in self.parents:
+                continue  # a leaf
+            code = self.ops[node]
             fields = self.operands(node)
-            if templates is not None:
-                e = fill(templates[0], fields)
+            if code is not None:
+                e = fill(code.forward, fields)
             else:
                 args = ", ".join(fields[n].text for n in ("x", "y", "p") if n in fields)
                 e = Expr(f"{self.ref(node.op, 'forward')}({args})", ATOM, 1)
@@ -480,11 +515,11 @@ class _Writer:
 
     def local_derivatives(self, node: Value) -> list[Expr]:
         """Expressions for d(node)/d(parent), one per parent (a call line if generic)."""
-        templates = self.ops[node]
+        code = self.ops[node]
         fields = self.operands(node)
         fields["out"] = self.expr[node]
-        if templates is not None:
-            return [fill(t, fields) for t in templates[1]]
+        if code is not None:
+            return [fill(t, fields) for t in code.derivatives]
         d_fn = self.ref(node.op, "derivative")
         k = self.index[node]
         x = fields["x"].text
@@ -499,10 +534,12 @@ class _Writer:
     def _write_backward(self, wanted: set[Value]) -> None:
         """The chain rule, adding the same contributions in the order backward() does."""
         # only nodes that lead to a leaf whose gradient is wanted get a gradient
-        leads: set[Value] = set()
-        for node in self.order:
-            if node in wanted or any(q in leads for q in node.parents):
-                leads.add(node)
+        leads: set[Value] = set(wanted)
+        for node, parents in self.parents.items():
+            for q in parents:
+                if q in leads:
+                    leads.add(node)
+                    break
         self.lines.append("    # backward: the chain rule, from the output down")
         one = Expr("1.0", ATOM, const=1.0)
         contributions: dict[Value, list[Expr]] = {self.root: [one]}
@@ -510,7 +547,7 @@ class _Writer:
             terms = contributions.pop(node, None)
             if terms is None or node not in leads:
                 continue
-            if node.is_leaf:
+            if node not in self.parents:  # a leaf
                 if node in wanted:
                     var = f"g{self.expr[node].text}"
                     self._sum(var, terms)
@@ -524,7 +561,7 @@ class _Writer:
             else:
                 g = Expr(f"g{self.index[node]}")
                 self._sum(g.text, terms)
-            for q, d in zip(node.parents, self.local_derivatives(node)):
+            for q, d in zip(self.parents[node], self.local_derivatives(node)):
                 if q not in leads:
                     continue
                 if d.const == 1.0:
