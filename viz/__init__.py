@@ -13,12 +13,16 @@ True
 ``viz.render(y, "graph.svg")`` writes a picture. The plots
 (``viz.plot_decision_boundary``, ``viz.plot_training_curves``) need matplotlib
 (``pip install 'chainrule[plot]'``), which is imported only when they are called.
+``viz.step_through(y)`` records the forward and backward pass node by node and
+shows them as a page to step through (``.save("steps.html")``, inline in Jupyter,
+``.save_frames(dir)`` for slides).
 """
 
 from viz.dot import draw_dot, to_dot
 from viz.graph import DEFAULT_MAX_NODES, Edge, Graph, Node, collect
 from viz.plots import plot_decision_boundary, plot_training_curves
 from viz.render import GraphvizError, GraphvizNotFoundError, render
+from viz.step_page import StepThrough, step_through
 
 __all__ = [
     "DEFAULT_MAX_NODES",
@@ -33,4 +37,6 @@ __all__ = [
     "plot_training_curves",
     "render",
     "to_dot",
+    "StepThrough",
+    "step_through",
 ]

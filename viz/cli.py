@@ -286,6 +286,85 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(steps=args.steps, seed=args.seed, out=out, compile=not args.eager)
 
 
+# --- steps ------------------------------------------------------------------------------
+
+
+def cmd_steps(args: argparse.Namespace) -> int:
+    """Write the step-through page of an expression (and, with --frames, one SVG per step)."""
+    from viz.render import INSTALL_HINT, GraphvizError, GraphvizNotFoundError
+    from viz.step_page import step_through
+
+    if not 1 <= args.digits <= 17:
+        raise UsageError(f"--digits must be between 1 and 17, got {args.digits}")
+    path = Path(args.output)
+    if path.is_dir():
+        raise UsageError(f"{args.output!r} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"the directory of {args.output!r} does not exist")
+    frames = Path(args.frames) if args.frames is not None else None
+    if frames is not None and frames.exists() and not frames.is_dir():
+        raise UsageError(f"--frames {args.frames!r} is a file, not a directory")
+    if frames is not None and not frames.parent.is_dir():
+        raise UsageError(f"the directory holding --frames {args.frames!r} does not exist")
+    expr, values = _expression(args.expr, args.assignments)
+    out, _leaves = _evaluate_values(expr, values)
+    if "out" not in values and not out.label:
+        out.label = "out"  # a name for the formulas: grad(out) = 1
+    try:
+        steps = step_through(
+            out,
+            rankdir=args.rankdir,
+            fmt=f"{{:.{args.digits}g}}",
+            title=args.expr,
+            max_nodes=None,  # bounded by the expression's length
+        )
+        steps.save(path)
+        written = steps.save_frames(frames) if frames is not None else []
+    except GraphvizNotFoundError:
+        print(
+            f"{PROG} steps: the Graphviz 'dot' program is missing; the page draws the graph "
+            f"with it. To get it, {INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return 1
+    except GraphvizError as e:
+        print(f"{PROG} steps: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:  # a path that is not a regular file
+        raise UsageError(str(e)) from None
+    n_fwd, n_bwd = len(steps.steps.forward), len(steps.steps.backward)
+    print(f"wrote {path}: {n_fwd} forward and {n_bwd} backward steps; open it in a browser "
+          "and step with the arrow keys")
+    if frames is not None:
+        print(f"wrote {len(written)} frames to {frames}/ ({written[0].name} ...)")
+    return 0
+
+
+def _add_steps_parser(sub: Any) -> None:
+    steps = _subparser(
+        sub,
+        "steps",
+        "step through the forward and backward pass in a browser page",
+        "Evaluate EXPR at the given values and write one self-contained HTML page (no\n"
+        "server, no internet) that steps through the forward pass node by node, then the\n"
+        "backward pass in the order backward() finishes each node, with the chain rule\n"
+        "written out with numbers at every step. Arrow keys step, space plays.",
+        "example:\n"
+        '  chainrule steps "tanh(x*w + b)" x=2 w=-3 b=6.88 -o steps.html\n'
+        '  chainrule steps "x*y + sin(x)" x=1 y=2 --frames frames/   # one SVG per step',
+    )
+    add = steps.add_argument
+    add("expr", metavar="EXPR", help=_EXPR_HELP)
+    add("assignments", nargs="*", metavar="NAME=VALUE", help="a value for each variable")
+    add("-o", "--output", default="steps.html", metavar="PATH",
+        help="the page to write (default steps.html)")
+    add("--frames", metavar="DIR", help="also write one SVG per step into DIR (for slides)")
+    add("--rankdir", choices=("LR", "TB"), default="LR", help="left to right (default) or top down")
+    add("--digits", type=int, default=4, metavar="D",
+        help="significant digits shown, 1 to 17 (default 4; the exact value is shown too)")
+    steps.set_defaults(run=cmd_steps)
+
+
 # --- the parser -------------------------------------------------------------------------
 
 
@@ -403,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--example", choices=EXAMPLES, default=EXAMPLES[0], help="default: backprop-by-hand")
     add("--format", choices=("text", "markdown"), default="text", help="default: text")
     explain.set_defaults(run=cmd_explain)
+    _add_steps_parser(sub)
     return parser
 
 
