@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import gc
 import string
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -79,6 +80,11 @@ class Template:
     passthrough: str | None
     #: only ``+ - *`` and unary ``-``: a non-finite operand gives a non-finite result
     strict: bool
+
+    @functools.cached_property
+    def slots(self) -> tuple[tuple[str, int], ...]:
+        """``need`` as a tuple of (field, precedence) pairs (read once per node)."""
+        return tuple(self.need.items())
 
     @functools.cached_property
     def fixed(self) -> Expr | None:
@@ -183,7 +189,7 @@ def fill(template: Template, operands: dict[str, Expr]) -> Expr:
         return fixed
     args = {}
     depth = 0
-    for name, wanted in template.need.items():
+    for name, wanted in template.slots:
         e = operands[name]
         args[name] = e.text if e.prec >= wanted else f"({e.text})"
         if e.depth > depth:
@@ -268,6 +274,9 @@ class OpCode:
     twice: frozenset[str]
     #: fields the derivative expressions read (``out``: the node's own value)
     reads: frozenset[str]
+    #: each derivative as the cheapest thing to use: a constant's Expr, the name of
+    #: the field it passes through, or the template to fill
+    derivative_plan: tuple[Expr | str | Template, ...]
 
 
 def _op_code(name: str) -> OpCode | None:
@@ -281,6 +290,7 @@ def _op_code(name: str) -> OpCode | None:
         derivs,
         frozenset(n for n, k in fwd.uses.items() if k > 1),
         frozenset(n for d in derivs for n in d.uses),
+        tuple(d.passthrough or d.fixed or d for d in derivs),
     )
 
 
@@ -331,6 +341,7 @@ class _Writer:
         self.ops: dict[Value, OpCode | None] = {}
         self.parents: dict[Value, tuple[Value, ...]] = {}
         self.params: dict[Value, Any] = {}
+        self.fields: dict[Value, dict[str, Expr]] = {}
         codes: dict[str, OpCode | None] = {}
         # leaves: inputs are x0, x1, ...; every other leaf (parameters, constants) is
         # read by reference, p0, p1, ...
@@ -476,17 +487,21 @@ class _Writer:
             due.setdefault(at, []).append(k)
         self._write_guards(due.get(-1, ()))
         emit("    # forward: one line per value that is needed later")
+        parents_of = self.parents
+        ops_of = self.ops
+        needs_var = self.needs_var
         for i, node in enumerate(self.order):
-            if node not in self.parents:
+            if node not in parents_of:
                 continue  # a leaf
-            code = self.ops[node]
+            code = ops_of[node]
             fields = self.operands(node)
+            self.fields[node] = fields  # the backward pass reads the same operands
             if code is not None:
                 e = fill(code.forward, fields)
             else:
                 args = ", ".join(fields[n].text for n in ("x", "y", "p") if n in fields)
                 e = Expr(f"{self.ref(node.op, 'forward')}({args})", ATOM, 1)
-            if node in self.needs_var or e.depth > MAX_DEPTH:
+            if node in needs_var or e.depth > MAX_DEPTH:
                 var = f"v{i}"
                 if node.label:
                     self.labels[len(self.lines)] = node.label
@@ -494,7 +509,8 @@ class _Writer:
                 self.expr[node] = Expr(var)
             else:
                 self.expr[node] = e
-            self._write_guards(due.get(i, ()))
+            if i in due:
+                self._write_guards(due[i])
         if self.checked:
             # eager raises where a value overflows; a sum of the values an op could
             # have absorbed is non-finite if any of them is (or, rarely, if the sum
@@ -513,13 +529,10 @@ class _Writer:
 
     # --- the backward pass ----------------------------------------------------------
 
-    def local_derivatives(self, node: Value) -> list[Expr]:
-        """Expressions for d(node)/d(parent), one per parent (a call line if generic)."""
-        code = self.ops[node]
-        fields = self.operands(node)
+    def generic_derivatives(self, node: Value) -> list[Expr]:
+        """d(node)/d(parent) of an op without templates: a line calling its rule."""
+        fields = self.fields.pop(node)
         fields["out"] = self.expr[node]
-        if code is not None:
-            return [fill(t, fields) for t in code.derivatives]
         d_fn = self.ref(node.op, "derivative")
         k = self.index[node]
         x = fields["x"].text
@@ -561,27 +574,50 @@ class _Writer:
             else:
                 g = Expr(f"g{self.index[node]}")
                 self._sum(g.text, terms)
-            for q, d in zip(self.parents[node], self.local_derivatives(node)):
+            code = self.ops[node]
+            if code is None:
+                plan: Any = self.generic_derivatives(node)
+            else:
+                plan = code.derivative_plan
+                fields = self.fields.pop(node)
+                fields["out"] = self.expr[node]
+            for q, d in zip(self.parents[node], plan):
                 if q not in leads:
                     continue
+                if type(d) is str:
+                    d = fields[d]
+                elif type(d) is Template:
+                    d = fill(d, fields)
                 if d.const == 1.0:
                     term = g
                 elif d.const == -1.0:
                     term = Expr(f"-{g.text}", UNARY) if g.prec >= UNARY else Expr(f"-({g.text})")
                 elif g.const == 1.0:
                     term = d
+                elif g.prec >= MUL and d.prec > MUL:  # the common case, written directly
+                    term = Expr(f"{g.text} * {d.text}", MUL)
                 else:
                     term = binop(g, "*", d, MUL)
                 contributions.setdefault(q, []).append(term)
 
     def _sum(self, var: str, terms: list[Expr]) -> None:
         """``var = t1 + t2 + ...``, left to right (the order backward() adds them)."""
+        emit = self.lines.append
+        if len(terms) == 1:
+            emit(f"    {var} = {terms[0].text}")
+            return
         for start in range(0, len(terms), MAX_TERMS):
             chunk = terms[start : start + MAX_TERMS]
-            total = Expr(var) if start else chunk[0]
-            for t in chunk if start else chunk[1:]:
-                total = binop(total, "+", t, ADD)
-            self.lines.append(f"    {var} = {total.text}")
+            # left-associative: the first term needs ADD, every later one more than ADD
+            texts = (
+                [var]
+                if start
+                else [chunk[0].text if chunk[0].prec >= ADD else f"({chunk[0].text})"]
+            )
+            texts.extend(
+                t.text if t.prec > ADD else f"({t.text})" for t in (chunk if start else chunk[1:])
+            )
+            emit(f"    {var} = {' + '.join(texts)}")
 
 
 def generate(
@@ -598,7 +634,16 @@ def generate(
     It returns ``(output, aux values, leaf gradients, input gradients)``, or an int:
     the index of the first guard that came out differently, or :data:`NON_FINITE`.
     """
-    w = _Writer(root, aux, guards, inputs, input_grads, backward)
+    # The writer makes a few small containers per node and no reference cycles; the
+    # collector, run every few hundred of them, would walk the whole traced graph each
+    # time (it doubled the time to write an MLP step). Paused here, put back as it was.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        w = _Writer(root, aux, guards, inputs, input_grads, backward)
+    finally:
+        if collecting:
+            gc.enable()
     return Generated(
         lines=w.lines,
         labels=w.labels,
