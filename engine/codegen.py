@@ -16,7 +16,7 @@ What it works with is data, not text:
   deeply it nests and, for a constant, its number;
 * the generator keeps explicit lists (the leaves whose gradients it returns, the
   line where the backward pass starts, the labels of the lines, which stay out of the
-  executed source and are shown as comments by :meth:`Program.view`).
+  executed source and are shown as comments by :meth:`Generated.view`).
 
 Generated code contains only text this module wrote: variable names it made up,
 template text from the op table, and numbers written with ``float.__repr__`` (a
