@@ -10,7 +10,9 @@
 * modules: :class:`Module`, :class:`Neuron`, :class:`Layer`, :class:`MLP`
 * losses: :func:`mse_loss`, :func:`binary_cross_entropy`,
   :func:`binary_cross_entropy_with_logits`, :func:`softmax`, :func:`log_softmax`,
-  :func:`cross_entropy`, :func:`hinge_loss`, :func:`l2_penalty`
+  :func:`cross_entropy`, :func:`hinge_loss`, :func:`l2_penalty`; every loss by name
+  (``"mse"`` or ``"mse_loss"``, ...) in :data:`LOSS_FUNCTIONS`, looked up by
+  :func:`get_loss`, as ``train(loss=...)`` and ``walk_through_step(loss=...)`` do
 * optimizers: :class:`SGD`, :class:`Adam`, :func:`linear_decay`
 * data: :func:`make_moons`, :func:`make_circles`, :func:`make_xor`, :func:`make_spiral`,
   :func:`train_test_split`, :class:`Standardizer`
@@ -18,6 +20,8 @@
   :class:`History`
 * one step by hand: :func:`walk_through_step`, :class:`StepWalkthrough`,
   :data:`WORKED_EXAMPLES`
+* checking and intuition: :func:`gradcheck_module` (every parameter against central
+  differences), :func:`nudge` (J against one parameter, its tangent, the slope table)
 """
 
 from nn.data import (
@@ -28,11 +32,14 @@ from nn.data import (
     make_xor,
     train_test_split,
 )
+from nn.gradcheck import ModuleGradcheck, ParameterCheck, gradcheck_module
 from nn.layers import ACTIVATIONS, INITS, MLP, Layer, Neuron
 from nn.losses import (
+    LOSS_FUNCTIONS,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    get_loss,
     hinge_loss,
     l2_penalty,
     log_softmax,
@@ -40,15 +47,17 @@ from nn.losses import (
     softmax,
 )
 from nn.module import Module
+from nn.nudge import Nudge, nudge
 from nn.optim import SGD, Adam, Optimizer, linear_decay
 from nn.seeding import make_rng
 from nn.train import LOSSES, CompiledStep, History, evaluate, predict, train, train_step
-from nn.walkthrough import LayerStep, StepWalkthrough, walk_through_step
+from nn.walkthrough import CONVENTIONS, LayerStep, StepWalkthrough, walk_through_step
 from nn.worked_examples import WORKED_EXAMPLES, WorkedExample
 
 __all__ = [
     "ACTIVATIONS",
     "INITS",
+    "LOSS_FUNCTIONS",
     "MLP",
     "SGD",
     "WORKED_EXAMPLES",
@@ -66,6 +75,7 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "evaluate",
+    "get_loss",
     "hinge_loss",
     "l2_penalty",
     "linear_decay",
@@ -80,7 +90,13 @@ __all__ = [
     "softmax",
     "train",
     "CompiledStep",
+    "CONVENTIONS",
     "LOSSES",
+    "ModuleGradcheck",
+    "Nudge",
+    "ParameterCheck",
+    "gradcheck_module",
+    "nudge",
     "train_step",
     "train_test_split",
     "walk_through_step",
