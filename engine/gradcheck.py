@@ -50,7 +50,7 @@ def _evaluate(f: Callable[..., Any], xs: list[float], where: str) -> float:
             out = f(*[Value(x) for x in xs])
         except (ValueError, ZeroDivisionError, OverflowError) as e:
             raise ValueError(f"f raised at {where} (inputs {xs}): {e}") from e
-    return float(out)
+    return out.data if isinstance(out, Value) else float(out)
 
 
 def numerical_grad(f: Callable[..., Any], *inputs: Any, eps: float = 1e-6) -> tuple[float, ...]:

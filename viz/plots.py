@@ -91,7 +91,7 @@ def _scores(model: Callable[[list[float]], Any], point: list[float]) -> list[flo
             raise TypeError(
                 f"the model must return a Value or a list of Values, not {type(v).__name__}"
             )
-        scores.append(float(v))
+        scores.append(v.data if isinstance(v, Value) else float(v))
     if not scores:
         raise ValueError("the model returned an empty list")
     return scores
@@ -169,8 +169,16 @@ def plot_decision_boundary(
     for k in classes:
         px = [p[0] for p, t in zip(points, labels, strict=True) if t == k]
         py = [p[1] for p, t in zip(points, labels, strict=True) if t == k]
-        ax.scatter(px, py, s=22, color=CLASS_COLORS[k % len(CLASS_COLORS)],
-                   edgecolors="white", linewidths=0.6, label=f"class {k}", zorder=3)
+        ax.scatter(
+            px,
+            py,
+            s=22,
+            color=CLASS_COLORS[k % len(CLASS_COLORS)],
+            edgecolors="white",
+            linewidths=0.6,
+            label=f"class {k}",
+            zorder=3,
+        )
     hits = sum(p == t for p, t in zip(predicted, labels, strict=True))
     ax.set_title(title or f"decision boundary (accuracy {hits / len(points):.0%})")
     ax.set_xlabel("x0")
@@ -222,8 +230,9 @@ def plot_training_curves(
     ax.grid(True, alpha=0.3)
     if accuracy:
         ax = axes[1]
-        ax.plot(range(1, len(accuracy) + 1), [100 * a for a in accuracy], color="#2563eb",
-                linewidth=1.6)
+        ax.plot(
+            range(1, len(accuracy) + 1), [100 * a for a in accuracy], color="#2563eb", linewidth=1.6
+        )
         ax.set_ylim(0, 101)
         ax.set_xlabel("step")
         ax.set_ylabel("accuracy (%)")

@@ -142,9 +142,12 @@ def test_value_dependent_control_flow_warns_and_strict_refuses():
         compile(f, strict=True)(1.0)
 
 
-def test_float_of_a_value_is_detected():
-    with pytest.warns(TraceWarning, match="float"):
-        compile(lambda x: x * float(x))(2.0)
+def test_round_of_a_value_is_detected():
+    # float() of a Value is refused outright; round() and format specs read the number
+    with pytest.warns(TraceWarning, match="round"):
+        compile(lambda x: x * round(x, 3))(2.0)
+    with pytest.warns(TraceWarning, match="format"):
+        compile(lambda x: x * float(f"{x:.3f}"))(2.0)
 
 
 def test_user_defined_ops_replay():
