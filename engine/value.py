@@ -43,8 +43,9 @@ _new = object.__new__
 # Grad mode is per thread (as in PyTorch), but the hot path reads one module global:
 # ``_recording`` is True while no thread has grad mode off, and then every op records
 # without asking further. While some thread is inside ``no_grad()``, ``_recording``
-# is False and ops ask their own thread (``_thread_records()``, a thread-local
-# read). Only set_grad_enabled() writes either, under a lock.
+# is False and ops read their own thread's mode (``_mode.enabled``, a thread-local
+# attribute). Only set_grad_enabled() writes either, under a lock. (A thread that
+# ends inside ``no_grad()`` leaves ``_recording`` False: still right, only slower.)
 _recording = True
 
 
@@ -57,11 +58,6 @@ class _GradMode(threading.local):
 _mode = _GradMode()
 _mode_lock = threading.Lock()
 _threads_off = 0  # how many threads have grad mode off
-
-
-def _thread_records() -> bool:
-    """This thread's grad mode: the slow half of the hot path's ``_recording or ...``."""
-    return _mode.enabled
 
 
 def set_grad_enabled(enabled: bool) -> bool:
@@ -486,7 +482,7 @@ class Value:
         out.data = data
         out.grad = 0.0
         out.op = "+"
-        if _recording or _thread_records():
+        if _recording or _mode.enabled:
             out._a = self
             out._da = 1.0
             out._b = other
@@ -524,7 +520,7 @@ class Value:
         out.data = data
         out.grad = 0.0
         out.op = "*"
-        if _recording or _thread_records():
+        if _recording or _mode.enabled:
             out._a = self
             out._da = y
             out._b = other
@@ -547,7 +543,7 @@ class Value:
         out.grad = 0.0
         out.op = "neg"
         out._b = out._db = None
-        if _recording or _thread_records():
+        if _recording or _mode.enabled:
             out._a = self
             out._da = -1.0
         else:
@@ -576,7 +572,7 @@ class Value:
         out.grad = 0.0
         out.op = op.name
         out._db = None
-        if _recording or _thread_records():
+        if _recording or _mode.enabled:
             rule = op.derivative
             if rule is None:
                 raise NotImplementedError(
@@ -622,7 +618,7 @@ class Value:
         out.data = v
         out.grad = 0.0
         out.op = op.name
-        if _recording or _thread_records():
+        if _recording or _mode.enabled:
             rule = op.derivative
             if rule is None:
                 raise NotImplementedError(
@@ -690,7 +686,7 @@ class Value:
         """x ** p for a number p (d/dx = p x**(p-1)); x ** y for a Value y as well
         (d/dy = x**y log x, so the base must be >= 0)."""
         if isinstance(other, Value):
-            if self.data < 0.0 and (_recording or _thread_records()):
+            if self.data < 0.0 and (_recording or _mode.enabled):
                 raise ValueError(
                     f"({self.data!r}) ** Value: the derivative with respect to the exponent "
                     "is not real for a negative base; use a plain-number exponent"
@@ -842,7 +838,7 @@ def dot(
         if acc is None:
             raise ValueError("dot: no terms and no start value")
         return acc
-    if not (_recording or _thread_records()):
+    if not (_recording or _mode.enabled):
         # only the value is wanted: the same sum in floats, as one new leaf
         total = None if acc is None else acc.data
         try:
@@ -894,7 +890,7 @@ def dot(
             q._b = p
             q._db = 1.0
             acc = q
-        total = acc.data
+        total = acc.data  # type: ignore[union-attr]  # (n > 0: acc is a Value)
         if total - total != 0.0:  # inf or nan: some product or partial sum overflowed
             raise _dot_error(ws, xs, start)
     except TypeError:  # str or None assigned to some .data?
@@ -902,7 +898,7 @@ def dot(
         if bad is None:
             raise
         raise bad from None
-    return acc
+    return acc  # type: ignore[return-value]
 
 
 def _dot_error(ws: Sequence[Any], xs: Sequence[Any], start: Any) -> Exception:
