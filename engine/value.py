@@ -389,13 +389,30 @@ class Value:
         return c
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Value:
-        """A copy of the graph behind this node, built in topological order (no
-        recursion: any depth). A node reached twice is copied once, so shared nodes stay
-        shared, also with Values copied earlier in the same ``deepcopy`` call."""
-        for node in toposort(self):
-            if id(node) in memo:
+        """A copy of the graph behind this node, made without recursion (any depth). A
+        node reached twice is copied once, so shared nodes stay shared, also with
+        Values copied earlier in the same ``deepcopy`` call."""
+        # pass 1: a blank copy of every node not copied yet; pass 2: fill them in
+        made = [self]
+        memo[id(self)] = _new(Value)
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            a = node._a
+            if a is None:
                 continue
-            c = _new(Value)
+            if id(a) not in memo:
+                memo[id(a)] = _new(Value)
+                made.append(a)
+                stack.append(a)
+            if node._db is not None:
+                b = node._b
+                if id(b) not in memo:
+                    memo[id(b)] = _new(Value)
+                    made.append(b)
+                    stack.append(b)
+        for node in made:
+            c = memo[id(node)]
             c.data = node.data
             c.grad = node.grad
             c.op = node.op
@@ -411,7 +428,6 @@ class Value:
             label = getattr(node, "_label", None)  # unset on the nodes ops make
             if label is not None:
                 c._label = label
-            memo[id(node)] = c
         return memo[id(self)]  # type: ignore[no-any-return]
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
@@ -426,7 +442,20 @@ class Value:
         pending = _pickling.pending
         if self in pending:  # inside the listing of a graph: parents are written
             pending.discard(self)
-            return (_restore, (), self._fields())
+            return (
+                _restore,
+                (),
+                (
+                    self.data,
+                    self.grad,
+                    getattr(self, "_label", None),
+                    self.op,
+                    self._a,
+                    self._b,
+                    self._da,
+                    self._db,
+                ),
+            )
         order = toposort(self)
         order.pop()  # self
         _pickling.pending = set(order)  # (forgets what an aborted pickling left)
