@@ -61,8 +61,14 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks
 
+# ruff (lint rules and formatting) and mypy over the three packages (settings in
+# pyproject.toml). All three run, so one run shows every problem; any failure fails.
 lint: $(STAMP)
-	$(BIN)/ruff check .
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check --output-format concise . || status=1; \
+	$(BIN)/mypy engine nn viz || status=1; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
