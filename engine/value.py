@@ -479,9 +479,7 @@ class Value:
         same amounts twice, to leaves and intermediates alike, never counting an
         intermediate's earlier grad as part of the new pass.
         """
-        if type(gradient) is not float:
-            gradient = to_float(gradient, "backward() gradient")
-        _backward(self, gradient)
+        _backward(self, gradient)  # (checks the seed gradient: engine.checks)
 
     # --- the hot path: + * and unary - --------------------------------------------
 
