@@ -10,7 +10,9 @@
 * modules: :class:`Module`, :class:`Neuron`, :class:`Layer`, :class:`MLP`
 * losses: :func:`mse_loss`, :func:`binary_cross_entropy`,
   :func:`binary_cross_entropy_with_logits`, :func:`softmax`, :func:`log_softmax`,
-  :func:`cross_entropy`, :func:`hinge_loss`, :func:`l2_penalty`
+  :func:`cross_entropy`, :func:`hinge_loss`, :func:`l2_penalty`; every loss by name
+  (``"mse"`` or ``"mse_loss"``, ...) in :data:`LOSS_FUNCTIONS`, looked up by
+  :func:`get_loss`, as ``train(loss=...)`` and ``walk_through_step(loss=...)`` do
 * optimizers: :class:`SGD`, :class:`Adam`, :func:`linear_decay`
 * data: :func:`make_moons`, :func:`make_circles`, :func:`make_xor`, :func:`make_spiral`,
   :func:`train_test_split`, :class:`Standardizer`
@@ -33,9 +35,11 @@ from nn.data import (
 from nn.gradcheck import ModuleGradcheck, ParameterCheck, gradcheck_module
 from nn.layers import ACTIVATIONS, INITS, MLP, Layer, Neuron
 from nn.losses import (
+    LOSS_FUNCTIONS,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    get_loss,
     hinge_loss,
     l2_penalty,
     log_softmax,
@@ -53,6 +57,7 @@ from nn.worked_examples import WORKED_EXAMPLES, WorkedExample
 __all__ = [
     "ACTIVATIONS",
     "INITS",
+    "LOSS_FUNCTIONS",
     "MLP",
     "SGD",
     "WORKED_EXAMPLES",
@@ -70,6 +75,7 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "evaluate",
+    "get_loss",
     "hinge_loss",
     "l2_penalty",
     "linear_decay",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import Value
+from nn.atomic import write_atomic as shared_write_atomic
 from viz.dot import to_dot
 
 __all__ = [
@@ -92,9 +93,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory."""
-    with atomic_path(path) as tmp, open(tmp, "xb") as f:
-        f.write(data)
+    """Write ``data`` to ``path`` with the shared :func:`nn.atomic.write_atomic`.
+
+    A regular file is replaced atomically; a device or a FIFO (``-o /dev/null``) is
+    written in place, a symlink followed (the link stays); errors name ``path``.
+    """
+    shared_write_atomic(path, data)
 
 
 def _format_of(path: Path, format: str | None) -> str:
