@@ -24,6 +24,42 @@
   differences), :func:`nudge` (J against one parameter, its tangent, the slope table)
 """
 
+# ruff: noqa: E402  (the check runs before the imports it protects)
+
+
+def _check_not_shadowed(*names: str) -> None:
+    """Refuse a module that hides one of chainrule's packages (a student's ``engine.py``).
+
+    micrograd's files are ``engine.py`` and ``nn.py``; one of them in the working
+    directory (or the script's folder) comes first on ``sys.path`` and would be
+    imported in place of chainrule's package, failing later with a puzzling error.
+    """
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for name in names:
+        module = sys.modules.get(name)
+        if module is not None:
+            origin = getattr(module, "__file__", None)
+        else:
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec is not None else None
+        expected = root / name / "__init__.py"
+        if origin is not None and Path(origin).resolve() == expected:
+            continue
+        where = origin or "a folder without __init__.py"
+        raise ImportError(
+            f"chainrule's {__name__} needs chainrule's {name!r} package ({expected}), but "
+            f"Python finds another {name!r} first: {where}. A file or folder named {name} in "
+            "the working directory (or the script's folder) hides chainrule's; rename it "
+            f"(e.g. {name}.py to my_{name}.py) or run Python from another directory."
+        )
+
+
+_check_not_shadowed("engine")
+
 from nn.data import (
     Standardizer,
     make_circles,
