@@ -22,10 +22,16 @@ inline numbers and the table agree. Every other op goes through ``_apply1`` /
 
 from __future__ import annotations
 
+import numbers
+import threading
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any, Union
 
 from engine import ops
+from engine.backward import backward as _backward
+from engine.backward import toposort
+from engine.checks import is_real, to_float
 from engine.ops import Op
 
 __all__ = ["Value", "Number", "as_value", "dot"]
@@ -34,10 +40,45 @@ Number = Union[int, float]  # noqa: UP007 - a runtime alias, valid on 3.10
 
 _new = object.__new__
 
-# Whether ops record parents and local derivatives. Switched by engine.no_grad().
-# A module global (not thread-local): reading it costs one dictionary-cached load
-# on the hot path.
+# Grad mode is per thread (as in PyTorch), but the hot path reads one module global:
+# ``_recording`` is True while no thread has grad mode off, and then every op records
+# without asking further. While some thread is inside ``no_grad()``, ``_recording``
+# is False and ops read their own thread's mode (``_mode.enabled``, a thread-local
+# attribute). Only set_grad_enabled() writes either, under a lock. (A thread that
+# ends inside ``no_grad()`` leaves ``_recording`` False: still right, only slower.)
 _recording = True
+
+
+class _GradMode(threading.local):
+    """This thread's grad mode (a new thread starts with recording on)."""
+
+    enabled = True
+
+
+_mode = _GradMode()
+_mode_lock = threading.Lock()
+_threads_off = 0  # how many threads have grad mode off
+
+
+def set_grad_enabled(enabled: bool) -> bool:
+    """Turn recording on or off for the calling thread; returns the previous setting
+    (to be put back). Other threads keep theirs."""
+    global _recording, _threads_off
+    if type(enabled) is not bool:
+        raise TypeError(f"grad mode must be True or False, not {enabled!r}")
+    with _mode_lock:
+        previous = _mode.enabled
+        if previous != enabled:
+            _mode.enabled = enabled
+            _threads_off += -1 if enabled else 1
+            _recording = _threads_off == 0
+    return previous
+
+
+def grad_enabled() -> bool:
+    """Whether ops record on the calling thread."""
+    return _mode.enabled
+
 
 # Set by engine.compile while it traces (through set_trace_hook): told about
 # comparisons on Values (``hook.compare``) and other reads of a Value's number that
@@ -63,24 +104,17 @@ def trace_event(what: str) -> None:
 
 def _check_data(data: Any) -> float:
     """``data`` as a finite float, or a TypeError/ValueError naming it."""
-    if type(data) is float:
-        f = data
-    elif isinstance(data, bool) or not isinstance(data, (int, float)):
-        raise TypeError(
-            f"Value data must be an int or a float, not {type(data).__name__} ({data!r})"
-        )
-    else:
-        try:
-            f = float(data)
-        except OverflowError:
-            raise ValueError(f"Value data {data!r} is too large for a float") from None
-    if f - f != 0.0:  # true for inf and nan only
-        raise ValueError(f"Value data must be finite, got {data!r}")
-    return f
+    if type(data) is float and data - data == 0.0:
+        return data
+    return to_float(data, "Value data")
 
 
 def _lift(x: Any, op: str) -> Value:
-    """The one place where plain numbers become Values (constants, label '')."""
+    """The one place where plain numbers become Values (constants, label '').
+
+    Any real number but a bool is taken (int, float, Fraction, numpy scalars) and
+    converted to a float; anything else is a TypeError naming the operand and ``op``.
+    """
     if type(x) is float and x - x == 0.0:  # the common case, without __init__'s checks
         c = _new(Value)
         c.data = x
@@ -90,12 +124,17 @@ def _lift(x: Any, op: str) -> Value:
         return c
     if isinstance(x, Value):
         return x
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
+    if not is_real(x):
         raise TypeError(
-            f"unsupported operand for Value {op}: {type(x).__name__} ({x!r}); "
-            "expected a Value, an int or a float"
+            f"unsupported operand for Value {op}: {type(x).__name__} ({_short(x)}); "
+            "expected a Value or a real number"
         )
-    return Value(x)
+    c = _new(Value)
+    c.data = to_float(x, f"the operand of Value {op}")
+    c.grad = 0.0
+    c.op = ""
+    c._a = c._b = c._da = c._db = None
+    return c
 
 
 def as_value(x: Value | Number) -> Value:
@@ -103,20 +142,72 @@ def as_value(x: Value | Number) -> Value:
     return _lift(x, "operation")
 
 
-def _number(x: Any, op: str) -> float:
-    """``x`` (a Value or a plain number) as a float, for comparisons."""
+def _number(x: Any, op: str) -> Any:
+    """``x`` (a Value or a plain number) as a number ``float`` compares exactly, for
+    comparisons: ints (of any size) and Fractions as they are, other reals as floats."""
     if isinstance(x, Value):
         return x.data
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
+    if type(x) is float or type(x) is int:
+        return x
+    if not is_real(x):
         raise TypeError(
-            f"cannot compare a Value with {type(x).__name__} ({x!r}) using {op}; "
-            "expected a Value, an int or a float"
+            f"cannot compare a Value with {type(x).__name__} ({_short(x)}) using {op}; "
+            "expected a Value or a real number"
         )
-    return float(x)
+    if isinstance(x, numbers.Integral):
+        return int(x)  # exact, even beyond the float range
+    if isinstance(x, Fraction):
+        return x  # float < Fraction compares exactly
+    return to_float(x, f"the operand of Value {op}", finite=False)
 
 
-def _overflow(op: str, x: float, y: float) -> OverflowError:
-    return OverflowError(f"{x!r} {op} {y!r} overflows float64")
+def _short(x: Any) -> str:
+    """``repr(x)``, cut to 40 characters (a 400-digit int is no help in a message)."""
+    text = repr(x)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
+
+
+def _is_good_data(d: Any) -> bool:
+    return type(d) is float and d - d == 0.0
+
+
+def _bad_data(*values: Any) -> Exception | None:
+    """The error for a Value whose ``data`` no op could have made (not a finite float):
+    only an assignment by hand does that. None if every data is a finite float."""
+    for v in values:
+        if not isinstance(v, Value) or _is_good_data(v.data):
+            continue
+        # an op's result (-nan, say) came from junk further back: name where it began
+        while True:
+            for p in v.parents:
+                if not _is_good_data(p.data):
+                    v = p
+                    break
+            else:
+                break
+        d = v.data
+        name = f"Value {v.label!r}" if v.label else "Value"
+        shown = f"{_short(d)} (a {type(d).__name__})"
+        fix = "Values hold finite floats: assign a finite float, or make a new Value"
+        if type(d) is float:
+            return ValueError(f"{name}.data is {shown}: was it assigned by hand? {fix}")
+        return TypeError(f"{name}.data is {shown}: was it assigned by hand? {fix}")
+    return None
+
+
+def _overflow(op: str, a: Value, b: Value) -> Exception:
+    """The error for ``a op b`` coming out inf or nan: junk assigned to a data, or an
+    overflow of float64."""
+    bad = _bad_data(a, b)
+    if bad is not None:
+        return bad
+    return OverflowError(f"{a.data!r} {op} {b.data!r} overflows float64")
+
+
+def _result_overflow(op: str, args: Any) -> OverflowError:
+    """An op's value is not representable (inf or nan) for finite inputs."""
+    shown = ", ".join(map(repr, args)) if isinstance(args, tuple) else repr(args)
+    return OverflowError(f"{op}({shown}) overflows float64")
 
 
 _INF = float("inf")
@@ -143,6 +234,26 @@ class Value:
     ``grad`` accumulates: a second ``y.backward()`` adds the same amounts again to
     every node of the graph (x.grad becomes 12.0), as in PyTorch. Reset with
     ``v.grad = 0.0`` or ``nn.Module.zero_grad()``.
+
+    ``data`` is any real number but a bool (int, float, ``Fraction``, numpy scalars),
+    kept as a finite float; the same numbers work as operands on either side.
+
+    **Comparisons.** ``<``, ``<=``, ``>``, ``>=`` compare the data and return a bool,
+    but ``==`` and ``hash`` are identity (a Value is a node of a graph, kept in sets
+    and dicts): ``Value(1.0) == Value(1.0)`` is False while ``<=`` and ``>=`` are both
+    True. Compare numbers with ``a.data == b.data``. ``bool(v)`` and ``if v:`` are
+    refused, and so is ``float(v)`` (``math.exp(v)`` would drop the gradient): use
+    ``v.exp()`` or ``engine.functional.exp(v)``, or ``v.data`` for the plain number.
+    ``f"{v:.3f}"`` and ``round(v, 2)`` format and round the data.
+
+    >>> a, b = Value(1.0), Value(1.0)
+    >>> a == b, a <= b, a >= b, a.data == b.data
+    (False, True, True, True)
+    >>> f"{Value(2.0 / 3):.3f}", round(Value(2.0 / 3), 2)
+    ('0.667', 0.67)
+
+    ``copy.deepcopy`` and ``pickle`` copy the whole graph behind a node (any depth,
+    every pickle protocol), shared nodes staying shared.
     """
 
     # ``_label`` is left unset on the nodes ops make (read through ``label``): one
@@ -219,15 +330,147 @@ class Value:
         return f"Value(data={self.data!r}, grad={self.grad!r}{extra})"
 
     def __float__(self) -> float:
+        """Refused: ``math.exp(v)`` and friends would take the number and drop the
+        gradient without a word (micrograd refuses too)."""
+        raise TypeError(
+            "a Value is not converted to a float: math.* (and float()) would drop its "
+            "gradient. Use the Value's method (x.exp(), x.log(), ...) or "
+            "engine.functional (engine.functional.exp(x)) to stay in the graph, or "
+            "x.data for the plain number"
+        )
+
+    def __bool__(self) -> bool:
+        """Refused: a Value has no truth value of its own."""
+        raise TypeError(
+            "the truth value of a Value is ambiguous: comparisons (<, <=, >, >=) look at "
+            "the data and give a bool, but == is identity (Value(1.0) == Value(1.0) is "
+            "False). Compare explicitly: x.data != 0, x > 0, or x is not None"
+        )
+
+    def __format__(self, spec: str) -> str:
+        """A format spec applies to the data (``f"{v:.3f}"``); no spec gives the repr."""
+        if not spec:
+            return repr(self)
         if _trace_hook is not None:
-            _trace_hook.event("float() of a Value")
-        return self.data
+            _trace_hook.event("format() of a Value")
+        return format(self.data, spec)
+
+    def __round__(self, ndigits: int | None = None) -> float | int:
+        """``round(v, 2)`` rounds the data (a plain number: it leaves the graph)."""
+        if _trace_hook is not None:
+            _trace_hook.event("round() of a Value")
+        return round(self.data, ndigits)
+
+    # numpy: a scalar on the left (np.float32(2) * v) hands the operation to Value's
+    # reflected method instead of making an object array.
+    __array_ufunc__ = None
 
     def detach(self) -> Value:
         """A new leaf with the same data and label, cut off from this graph."""
         if _trace_hook is not None:
             _trace_hook.event("detach() of a Value")
         return Value(self.data, self.label)
+
+    # --- copying and pickling: a whole graph, without recursion -----------------------
+
+    def __copy__(self) -> Value:
+        """A new node with this one's data, grad, label and op, sharing its parents."""
+        c = _new(Value)
+        c.data = self.data
+        c.grad = self.grad
+        c.op = self.op
+        c._a = self._a
+        c._b = self._b
+        c._da = self._da
+        c._db = self._db
+        label = getattr(self, "_label", None)
+        if label is not None:
+            c._label = label
+        return c
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Value:
+        """A copy of the graph behind this node, made without recursion (any depth). A
+        node reached twice is copied once, so shared nodes stay shared, also with
+        Values copied earlier in the same ``deepcopy`` call."""
+        # pass 1: a blank copy of every node not copied yet; pass 2: fill them in
+        made = [self]
+        memo[id(self)] = _new(Value)
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            a = node._a
+            if a is None:
+                continue
+            if id(a) not in memo:
+                memo[id(a)] = _new(Value)
+                made.append(a)
+                stack.append(a)
+            if node._db is not None:
+                b = node._b
+                if id(b) not in memo:
+                    memo[id(b)] = _new(Value)
+                    made.append(b)
+                    stack.append(b)
+        for node in made:
+            c = memo[id(node)]
+            c.data = node.data
+            c.grad = node.grad
+            c.op = node.op
+            a = node._a
+            if a is None:
+                c._a = c._b = c._da = c._db = None
+            else:
+                c._a = memo[id(a)]
+                c._da = node._da
+                db = node._db
+                c._db = db
+                c._b = node._b if db is None else memo[id(node._b)]
+            label = getattr(node, "_label", None)  # unset on the nodes ops make
+            if label is not None:
+                c._label = label
+        return memo[id(self)]  # type: ignore[no-any-return]
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        """Pickle support for every protocol (0 to 5), at any depth.
+
+        The first node of a graph the pickler meets lists every node it depends on,
+        parents before children, ahead of its own fields; each listed node then refers
+        only to parents already written, so the pickler never recurses more than one
+        level. Shared nodes are written once (the pickler's memo), also across the
+        Values of one ``pickle.dumps`` call.
+        """
+        pending = _pickling.pending
+        if self in pending:  # inside the listing of a graph: parents are written
+            pending.discard(self)
+            return (
+                _restore,
+                (),
+                (
+                    self.data,
+                    self.grad,
+                    getattr(self, "_label", None),
+                    self.op,
+                    self._a,
+                    self._b,
+                    self._da,
+                    self._db,
+                ),
+            )
+        order = toposort(self)
+        order.pop()  # self
+        _pickling.pending = set(order)  # (forgets what an aborted pickling left)
+        return (_restore, (), (order, _EndOfListing(), self._fields()))
+
+    def _fields(self) -> tuple[Any, ...]:
+        label = getattr(self, "_label", None)  # unset on the nodes ops make
+        return (self.data, self.grad, label, self.op, self._a, self._b, self._da, self._db)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        if len(state) == 3:  # (the listing, its end, the fields)
+            state = state[2]
+        self.data, self.grad, label, self.op, self._a, self._b, self._da, self._db = state
+        if label is not None:
+            self._label = label
 
     def backward(self, gradient: float = 1.0) -> None:
         """Add d(self)/d(node) * ``gradient`` to the ``grad`` of every node of the graph.
@@ -236,9 +479,7 @@ class Value:
         same amounts twice, to leaves and intermediates alike, never counting an
         intermediate's earlier grad as part of the new pass.
         """
-        from engine.backward import backward
-
-        backward(self, gradient)
+        _backward(self, gradient)  # (checks the seed gradient: engine.checks)
 
     # --- the hot path: + * and unary - --------------------------------------------
 
@@ -255,14 +496,20 @@ class Value:
                 other = c
             else:
                 other = _lift(other, "+")
-        data = self.data + other.data
-        if data - data != 0.0:  # inf, or nan from an inf someone assigned to .data
-            raise _overflow("+", self.data, other.data)
+        try:  # free in CPython >= 3.11; the except clause runs only for junk data
+            data = self.data + other.data
+            if data - data != 0.0:  # inf, or nan from junk someone assigned to .data
+                raise _overflow("+", self, other)
+        except TypeError:  # str or None assigned to .data?
+            bad = _bad_data(self, other)
+            if bad is None:
+                raise
+            raise bad from None
         out = _new(Value)
         out.data = data
         out.grad = 0.0
         out.op = "+"
-        if _recording:
+        if _recording or _mode.enabled:
             out._a = self
             out._da = 1.0
             out._b = other
@@ -287,14 +534,20 @@ class Value:
                 other = _lift(other, "*")
         x = self.data
         y = other.data
-        data = x * y
-        if data - data != 0.0:  # inf or nan
-            raise _overflow("*", x, y)
+        try:  # free in CPython >= 3.11; the except clause runs only for junk data
+            data = x * y
+            if data - data != 0.0:  # inf or nan
+                raise _overflow("*", self, other)
+        except TypeError:  # str or None assigned to .data?
+            bad = _bad_data(self, other)
+            if bad is None:
+                raise
+            raise bad from None
         out = _new(Value)
         out.data = data
         out.grad = 0.0
         out.op = "*"
-        if _recording:
+        if _recording or _mode.enabled:
             out._a = self
             out._da = y
             out._b = other
@@ -307,11 +560,17 @@ class Value:
     def __neg__(self) -> Value:
         """-x; d/dx = -1."""
         out = _new(Value)
-        out.data = -self.data
+        try:  # free in CPython >= 3.11
+            out.data = -self.data
+        except TypeError:  # str or None assigned to .data?
+            bad = _bad_data(self)
+            if bad is None:
+                raise
+            raise bad from None
         out.grad = 0.0
         out.op = "neg"
         out._b = out._db = None
-        if _recording:
+        if _recording or _mode.enabled:
             out._a = self
             out._da = -1.0
         else:
@@ -324,13 +583,23 @@ class Value:
     def _apply1(self, op: Op, param: Any = None) -> Value:
         """Run unary ``op`` (with its constant ``param``, if it takes one) on self."""
         x = self.data
-        y = op.forward(x) if param is None else op.forward(x, param)
+        try:
+            if x - x != 0.0:  # nan or inf assigned by hand: relu(nan) would hide it
+                raise _bad_data(self)  # type: ignore[misc]
+            y = op.forward(x) if param is None else op.forward(x, param)
+            if y - y != 0.0:  # with grad mode on or off: no silent inf or nan
+                raise _result_overflow(op.name, x if param is None else (x, param))
+        except TypeError:  # str or None assigned to .data?
+            bad = _bad_data(self)
+            if bad is None:
+                raise
+            raise bad from None
         out = _new(Value)
         out.data = y
         out.grad = 0.0
         out.op = op.name
         out._db = None
-        if _recording:
+        if _recording or _mode.enabled:
             rule = op.derivative
             if rule is None:
                 raise NotImplementedError(
@@ -361,12 +630,22 @@ class Value:
         """Run binary ``op`` on (self, other)."""
         x = self.data
         y = other.data
-        v = op.forward(x, y)
+        try:
+            if x - x != 0.0 or y - y != 0.0:  # nan or inf assigned by hand
+                raise _bad_data(self, other)  # type: ignore[misc]
+            v = op.forward(x, y)
+            if v - v != 0.0:  # with grad mode on or off: no silent inf or nan
+                raise _result_overflow(op.name, (x, y))
+        except TypeError:  # str or None assigned to .data?
+            bad = _bad_data(self, other)
+            if bad is None:
+                raise
+            raise bad from None
         out = _new(Value)
         out.data = v
         out.grad = 0.0
         out.op = op.name
-        if _recording:
+        if _recording or _mode.enabled:
             rule = op.derivative
             if rule is None:
                 raise NotImplementedError(
@@ -420,7 +699,10 @@ class Value:
         y = _lift(other, "/").data
         if y == 0.0:
             raise ZeroDivisionError(f"division by zero: {self.data!r} / {other!r}")
-        return self * (1.0 / y)
+        r = 1.0 / y
+        if r - r != 0.0:  # 1 / 5e-324
+            raise OverflowError(f"{self.data!r} / {y!r}: the division overflows float64")
+        return self * r
 
     def __rtruediv__(self, other: Number) -> Value:
         if self.data == 0.0:
@@ -431,18 +713,20 @@ class Value:
         """x ** p for a number p (d/dx = p x**(p-1)); x ** y for a Value y as well
         (d/dy = x**y log x, so the base must be >= 0)."""
         if isinstance(other, Value):
-            if self.data < 0.0 and _recording:
+            if self.data < 0.0 and (_recording or _mode.enabled):
                 raise ValueError(
                     f"({self.data!r}) ** Value: the derivative with respect to the exponent "
                     "is not real for a negative base; use a plain-number exponent"
                 )
             return self._apply2(other, ops.POW2)
-        if isinstance(other, bool) or not isinstance(other, (int, float)):
-            raise TypeError(
-                f"unsupported exponent for Value **: {type(other).__name__} ({other!r}); "
-                "expected a Value, an int or a float"
-            )
-        return self._apply1(ops.POW, float(other))
+        if type(other) is not float or other - other != 0.0:
+            if not is_real(other):
+                raise TypeError(
+                    f"unsupported exponent for Value **: {type(other).__name__} "
+                    f"({_short(other)}); expected a Value or a real number"
+                )
+            other = to_float(other, "the exponent of Value **")
+        return self._apply1(ops.POW, other)
 
     def __rpow__(self, other: Number) -> Value:
         return _lift(other, "**") ** self
@@ -506,9 +790,9 @@ class Value:
 
     def leaky_relu(self, slope: float = 0.01) -> Value:
         """x for x > 0, else slope * x; d/dx = 1 for x > 0, else slope."""
-        if isinstance(slope, bool) or not isinstance(slope, (int, float)):
-            raise TypeError(f"leaky_relu slope must be a number, not {slope!r}")
-        return self._apply1(ops.LEAKY_RELU, _check_data(slope))
+        if type(slope) is not float or slope - slope != 0.0:
+            slope = to_float(slope, "leaky_relu slope")
+        return self._apply1(ops.LEAKY_RELU, slope)
 
     def softplus(self) -> Value:
         """log(1 + e**x), stable for any x; d/dx = sigmoid(x)."""
@@ -533,6 +817,36 @@ class Value:
         return self._apply1(ops.IDENTITY)
 
 
+class _Pickling(threading.local):
+    """The nodes of the graph this thread is pickling, not yet written."""
+
+    def __init__(self) -> None:
+        self.pending: set[Value] = set()
+
+
+_pickling = _Pickling()
+
+
+def _restore() -> Value:
+    """A blank node for the unpickler (``__setstate__`` fills it in)."""
+    return _new(Value)  # type: ignore[no-any-return]
+
+
+class _EndOfListing:
+    """Pickled right after a graph's listing: every node of it is written by then."""
+
+    __slots__ = ()
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        _pickling.pending = set()
+        return (_nothing, ())
+
+
+def _nothing() -> None:
+    """What an ``_EndOfListing`` unpickles to."""
+    return None
+
+
 def dot(
     ws: Sequence[Value | Number], xs: Sequence[Value | Number], start: Value | Number | None = None
 ) -> Value:
@@ -551,66 +865,85 @@ def dot(
         if acc is None:
             raise ValueError("dot: no terms and no start value")
         return acc
-    if not _recording:
+    if not (_recording or _mode.enabled):
         # only the value is wanted: the same sum in floats, as one new leaf
         total = None if acc is None else acc.data
-        for w, x in zip(ws, xs):
-            pd = (w if type(w) is Value else _lift(w, "*")).data * (
-                x if type(x) is Value else _lift(x, "*")
-            ).data
-            total = pd if total is None else total + pd
-        if total - total != 0.0:  # type: ignore[operator]
-            raise _dot_overflow(ws, xs, start)
+        try:
+            for w, x in zip(ws, xs):
+                pd = (w if type(w) is Value else _lift(w, "*")).data * (
+                    x if type(x) is Value else _lift(x, "*")
+                ).data
+                total = pd if total is None else total + pd
+            finite = total - total == 0.0  # type: ignore[operator]
+        except TypeError:  # str or None assigned to some .data?
+            bad = _bad_data(start, *ws, *xs)
+            if bad is None:
+                raise
+            raise bad from None
+        if not finite:
+            raise _dot_error(ws, xs, start)
         return Value(total)  # type: ignore[arg-type]
     # The node construction below repeats Value.__mul__ and Value.__add__ inline: this
     # loop is the hot path of every network (tests/engine/test_value.py checks that the
     # nodes equal the operators' nodes field by field). Overflow is checked once, at
     # the end: the products are of finite numbers, so an overflow makes an infinite
     # term, and every later partial sum stays infinite or NaN.
-    for w, x in zip(ws, xs):
-        if type(w) is not Value:
-            w = _lift(w, "*")
-        if type(x) is not Value:
-            x = _lift(x, "*")
-        wd = w.data
-        xd = x.data
-        pd = wd * xd
-        p = _new(Value)
-        p.data = pd
-        p.grad = 0.0
-        p.op = "*"
-        p._a = w
-        p._da = xd
-        p._b = x
-        p._db = wd
-        if acc is None:
-            acc = p
-            continue
-        q = _new(Value)
-        q.data = acc.data + pd
-        q.grad = 0.0
-        q.op = "+"
-        q._a = acc
-        q._da = 1.0
-        q._b = p
-        q._db = 1.0
-        acc = q
-    total = acc.data
-    if total - total != 0.0:  # inf or nan: some product or partial sum overflowed
-        raise _dot_overflow(ws, xs, start)
-    return acc
+    try:  # free in CPython >= 3.11; the except clause runs only for junk data
+        for w, x in zip(ws, xs):
+            if type(w) is not Value:
+                w = _lift(w, "*")
+            if type(x) is not Value:
+                x = _lift(x, "*")
+            wd = w.data
+            xd = x.data
+            pd = wd * xd
+            p = _new(Value)
+            p.data = pd
+            p.grad = 0.0
+            p.op = "*"
+            p._a = w
+            p._da = xd
+            p._b = x
+            p._db = wd
+            if acc is None:
+                acc = p
+                continue
+            q = _new(Value)
+            q.data = acc.data + pd
+            q.grad = 0.0
+            q.op = "+"
+            q._a = acc
+            q._da = 1.0
+            q._b = p
+            q._db = 1.0
+            acc = q
+        total = acc.data  # type: ignore[union-attr]  # (n > 0: acc is a Value)
+        if total - total != 0.0:  # inf or nan: some product or partial sum overflowed
+            raise _dot_error(ws, xs, start)
+    except TypeError:  # str or None assigned to some .data?
+        bad = _bad_data(start, *ws, *xs)
+        if bad is None:
+            raise
+        raise bad from None
+    return acc  # type: ignore[return-value]
 
 
-def _dot_overflow(ws: Sequence[Any], xs: Sequence[Any], start: Any) -> OverflowError:
-    """The error the operator loop would have raised: the first op that overflowed."""
-    total = None if start is None else float(start.data if isinstance(start, Value) else start)
+def _dot_error(ws: Sequence[Any], xs: Sequence[Any], start: Any) -> Exception:
+    """The error the operator loop would have raised: junk in some operand's data, or
+    the first op that overflowed."""
+    bad = _bad_data(start, *ws, *xs)
+    if bad is not None:
+        return bad
+    total = None if start is None else _lift(start, "+")
     for w, x in zip(ws, xs):
-        wd = w.data if isinstance(w, Value) else float(w)
-        xd = x.data if isinstance(x, Value) else float(x)
-        pd = wd * xd
+        w = _lift(w, "*")
+        x = _lift(x, "*")
+        pd = w.data * x.data
         if pd - pd != 0.0:
-            return _overflow("*", wd, xd)
-        if total is not None and (total + pd) - (total + pd) != 0.0:
-            return _overflow("+", total, pd)
-        total = pd if total is None else total + pd
+            return _overflow("*", w, x)
+        if total is not None:
+            t = total.data + pd
+            if t - t != 0.0:
+                return _overflow("+", total, _lift(pd, "+"))
+        total = _lift(pd if total is None else total.data + pd, "+")
     return OverflowError("dot() overflows float64")  # pragma: no cover (not reached)

@@ -438,7 +438,13 @@ def predict(model: Callable[[Any], Any], X: Sequence[Sequence[float]]) -> list[P
     with no_grad():
         for row in X:
             p = model(list(row))
-            out.append([v.data for v in p] if isinstance(p, list) else float(p))
+            out.append(
+                [v.data for v in p]
+                if isinstance(p, list)
+                else p.data
+                if isinstance(p, Value)
+                else float(p)
+            )
     return out
 
 

@@ -97,7 +97,7 @@ def _scores(model: Callable[[list[float]], Any], point: list[float]) -> list[flo
             raise TypeError(
                 f"the model must return a Value or a list of Values, not {type(v).__name__}"
             )
-        scores.append(float(v))
+        scores.append(v.data if isinstance(v, Value) else float(v))
     if not scores:
         raise ValueError("the model returned an empty list")
     return scores

@@ -1,4 +1,4 @@
-"""engine.mode: no_grad, enable_grad, is_grad_enabled (a process-wide switch)."""
+"""engine.mode: no_grad, enable_grad, is_grad_enabled (a switch per thread)."""
 
 from __future__ import annotations
 
@@ -103,8 +103,8 @@ def test_decorator_use() -> None:
         assert not is_grad_enabled()
 
 
-def test_grad_mode_is_process_wide() -> None:
-    # Decided: one switch for the whole process (not per thread), as documented.
+def test_grad_mode_is_per_thread() -> None:
+    # As in PyTorch: no_grad() in one thread leaves the others recording.
     seen = []
 
     def worker() -> None:
@@ -114,7 +114,110 @@ def test_grad_mode_is_process_wide() -> None:
         t = threading.Thread(target=worker)
         t.start()
         t.join()
-    assert seen == [(False, True)]
+        assert not is_grad_enabled()
+        assert (Value(1.0) * 2).is_leaf
+    assert seen == [(True, False)]
+
+
+def test_overlapping_no_grad_blocks_in_two_threads_restore_everything() -> None:
+    # Thread A enters no_grad, then B enters, then A leaves, then B leaves: with one
+    # process-wide switch B recorded nothing and the process was left with grad off.
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+
+    def a() -> None:
+        with no_grad():
+            a_in.set()
+            b_in.wait(5)
+            seen["a inside"] = (is_grad_enabled(), (Value(1.0) * 2).is_leaf)
+        a_out.set()
+        seen["a after"] = is_grad_enabled()
+
+    def b() -> None:
+        a_in.wait(5)
+        seen["b before"] = (is_grad_enabled(), (Value(1.0) * 2).is_leaf)
+        with no_grad():
+            b_in.set()
+            a_out.wait(5)
+            seen["b inside"] = (is_grad_enabled(), (Value(1.0) + 2).is_leaf, (-Value(1.0)).is_leaf)
+        seen["b after"] = (is_grad_enabled(), (Value(1.0) * 2).is_leaf)
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {
+        "a inside": (False, True),
+        "b before": (True, False),
+        "b inside": (False, True, True),
+        "a after": True,
+        "b after": (True, False),
+    }
+    assert is_grad_enabled()
+    x = Value(3.0)
+    y = x * x
+    y.backward()
+    assert x.grad == 6.0
+
+
+def test_many_threads_toggling_leave_grad_mode_on() -> None:
+    errors = []
+
+    def worker(k: int) -> None:
+        for i in range(300):
+            with no_grad():
+                if (Value(1.0) * 2).is_leaf is not True or is_grad_enabled():
+                    errors.append(("no_grad", k, i))
+                if i % 3 == 0:
+                    with enable_grad():
+                        if not is_grad_enabled() or (Value(1.0) * 2).is_leaf:
+                            errors.append(("enable_grad", k, i))
+            if not is_grad_enabled() or (Value(1.0) * 2).is_leaf:
+                errors.append(("after", k, i))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert is_grad_enabled()
+    assert not (Value(1.0) * 2).is_leaf
+
+
+def test_enable_grad_in_another_thread_does_not_turn_this_one_on() -> None:
+    done = threading.Event()
+
+    def worker() -> None:
+        with enable_grad():
+            done.set()
+
+    with no_grad():
+        t = threading.Thread(target=worker)
+        t.start()
+        done.wait(5)
+        t.join()
+        assert not is_grad_enabled()
+        assert (Value(2.0) * 3).is_leaf
+    assert is_grad_enabled()
+
+
+def test_grad_mode_is_switched_through_functions() -> None:
+    # engine.mode never writes engine.value's globals: it calls set_grad_enabled()
+    import inspect
+
+    from engine import mode, value
+
+    source = inspect.getsource(mode)
+    assert "_value._recording" not in source and "_value._trace_hook" not in source
+    assert value.set_grad_enabled(False) is True
+    try:
+        assert not is_grad_enabled() and (Value(1.0) * 2).is_leaf
+    finally:
+        assert value.set_grad_enabled(True) is False
+    with pytest.raises(TypeError, match="True or False"):
+        value.set_grad_enabled(1)  # type: ignore[arg-type]
 
 
 def test_detach_under_either_mode() -> None:

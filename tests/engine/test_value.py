@@ -10,7 +10,7 @@ import re
 import pytest
 from hypothesis import given
 
-from engine import Value, as_value, grad, no_grad
+from engine import Value, as_value, dot, grad, no_grad
 from tests.strategies import floats, pow_inputs
 
 # --- construction --------------------------------------------------------------------
@@ -110,9 +110,37 @@ def test_repr() -> None:
     assert repr(y) == "Value(data=6.0, grad=1.0, op='*')"
 
 
-def test_float() -> None:
-    assert float(Value(2.5)) == 2.5
-    assert math.sqrt(Value(4.0)) == 2.0  # anything taking a float takes a Value
+def test_float_is_refused_naming_the_fix() -> None:
+    # math.exp(x) took the number and dropped the gradient: x.grad was 7.389, not 22.17
+    x = Value(2.0)
+    for take in (float, math.exp, math.sqrt, lambda v: math.isclose(v, 2.0)):
+        with pytest.raises(TypeError, match="drop its gradient") as info:
+            take(x)
+        for fix in ("x.exp()", "engine.functional.exp(x)", "x.data"):
+            assert fix in str(info.value)
+    y = x.exp() * x
+    y.backward()
+    assert x.grad == pytest.approx(3 * math.exp(2.0), rel=1e-15)
+
+
+def test_format_spec_and_round_apply_to_the_data() -> None:
+    v = Value(2.0 / 3.0, label="v")
+    assert f"{v:.3f}" == "0.667"
+    assert f"{v:>8.2e}" == "6.67e-01"
+    assert f"{v}" == repr(v) == str(v)
+    assert round(v, 2) == 0.67 and type(round(v, 2)) is float
+    assert round(v) == 1 and type(round(v)) is int
+
+
+def test_bool_is_refused_with_the_reason() -> None:
+    v = Value(0.0)
+    with pytest.raises(TypeError, match=r"comparisons .* look at the data.* == is identity"):
+        bool(v)
+    with pytest.raises(TypeError, match="truth value"):
+        if v:  # a learner's `if loss:` or `if x == y:`-style test
+            pass
+    assert "``==`` and ``hash`` are identity" in (Value.__doc__ or "")
+    assert "``<``, ``<=``" in (Value.__doc__ or "")
 
 
 @given(floats(), floats())
@@ -535,9 +563,284 @@ def test_a_number_operand_becomes_a_constant_leaf(op: str, number: float) -> Non
 def test_an_infinite_data_assigned_by_hand_is_caught_by_the_next_op() -> None:
     a = Value(1.0)
     a.data = float("inf")  # bypasses the constructor's check
-    with pytest.raises(OverflowError, match=r"inf \* 0\.0 overflows"):
+    with pytest.raises(ValueError, match=r"Value.data is inf \(a float\): was it assigned by hand"):
         a * 0.0
-    b = Value(1.0)
+    b = Value(1.0, label="b")
     b.data = float("-inf")
-    with pytest.raises(OverflowError, match=r"inf \+ -inf overflows"):
+    with pytest.raises(ValueError, match=r"Value.data is inf \(a float\)"):
         a + b
+    with pytest.raises(ValueError, match=r"Value 'b'.data is -inf"):
+        Value(1.0) + b
+
+
+# --- data assigned by hand: the next op names the real cause -------------------------
+
+
+@pytest.mark.parametrize(
+    ("junk", "error", "shown"),
+    [
+        ("x", TypeError, "'x' (a str)"),
+        (None, TypeError, "None (a NoneType)"),
+        (math.nan, ValueError, "nan (a float)"),
+        (-math.inf, ValueError, "-inf (a float)"),
+    ],
+)
+def test_junk_assigned_to_data_is_named_by_the_next_op(
+    junk: object, error: type[Exception], shown: str
+) -> None:
+    q = Value(1.0, label="q")
+    q.data = junk  # type: ignore[assignment]
+    message = re.escape(f"Value 'q'.data is {shown}: was it assigned by hand?")
+    for op in (
+        lambda: q * 2,
+        lambda: 2 * q,
+        lambda: q + 1.5,
+        lambda: q + q,
+        lambda: q * q,
+        lambda: q - 1,
+        lambda: (-q) * 1.0,  # -nan is nan: the neg itself does not check (a hot path)
+        lambda: q.exp(),
+        lambda: q.relu(),  # relu(nan) would be 0.0
+        lambda: q.max(1.0),  # max(nan, 1.0) would be 1.0
+        lambda: Value(1.0).max(q),
+        lambda: q**2,
+        lambda: dot([q, Value(1.0)], [1.0, 2.0]),
+        lambda: dot([1.0], [q], start=0.5),
+    ):
+        with pytest.raises(error, match=message):
+            op()
+    with no_grad():
+        with pytest.raises(error, match=message):
+            dot([q], [1.0])
+        with pytest.raises(error, match=message):
+            q.tanh()
+
+
+def test_a_type_error_of_a_well_formed_op_is_not_blamed_on_the_data() -> None:
+    class Weird:
+        def __radd__(self, other: object) -> object:
+            raise TypeError("weird operand")
+
+    v = Value(1.0)
+    v.data = 1.0
+    with pytest.raises(TypeError, match="unsupported operand for Value"):
+        v + Weird()  # type: ignore[operator]
+
+
+# --- any real number, on either side ----------------------------------------------------
+
+
+def _same_node(a: Value, b: Value) -> None:
+    assert (a.data, a.op, type(a.data)) == (b.data, b.op, float)
+    assert [p.data for p in a.parents] == [p.data for p in b.parents]
+    assert [type(p.data) for p in a.parents] == [float] * len(a.parents)
+    assert a.local_grads == b.local_grads
+
+
+def test_numpy_and_fraction_numbers_are_data_and_operands_on_both_sides() -> None:
+    np = pytest.importorskip("numpy")
+    from fractions import Fraction
+
+    numbers_ = [np.int64(3), np.int32(3), np.float32(3.0), np.float64(3.0), Fraction(3, 1)]
+    for n in numbers_:
+        v = Value(n)
+        assert v.data == 3.0 and type(v.data) is float, n
+        x = Value(2.0)
+        for made, expected in [
+            (x + n, x + 3.0),
+            (n + x, 3.0 + x),
+            (x - n, x - 3.0),
+            (n - x, 3.0 - x),
+            (x * n, x * 3.0),
+            (n * x, 3.0 * x),
+            (x / n, x / 3.0),
+            (n / x, 3.0 / x),
+            (x**n, x**3.0),
+            (n**x, 3.0**x),
+            (x.max(n), x.max(3.0)),
+            (x.leaky_relu(n), x.leaky_relu(3.0)),
+            (dot([n], [x], start=n), dot([3.0], [x], start=3.0)),
+        ]:
+            assert isinstance(made, Value), (n, made)
+            _same_node(made, expected)
+        for result, truth in [(x < n, True), (n < x, False), (x >= n, False), (n >= x, True)]:
+            assert type(result) is bool and result is truth, n
+    assert Value(Fraction(1, 3)).data == 1 / 3
+
+
+def test_numpy_float32_on_the_left_gives_the_same_value_as_on_the_right() -> None:
+    # numpy made an object array (or a float) of `np.float32(2) * v` before
+    np = pytest.importorskip("numpy")
+    v = Value(1.5, label="v")
+    left, right = np.float32(2) * v, v * np.float32(2)
+    assert type(left) is Value and type(right) is Value
+    assert left.data == right.data == 3.0
+    left.backward()
+    assert v.grad == 2.0
+
+
+def test_comparison_with_a_huge_int_is_exact() -> None:
+    # float(10**400) raised "int too large to convert to float"
+    big = 10**400
+    assert Value(1e308) < big and not Value(1e308) > big
+    assert Value(1e308) <= big and big > Value(1.0)
+    assert Value(2.0**53) < 2**53 + 1  # exact, as float < int is in Python
+
+
+@pytest.mark.parametrize("bad", [True, 1j, "2", None])
+def test_bool_complex_str_none_still_refused_everywhere(bad: object) -> None:
+    name = type(bad).__name__
+    v = Value(1.0)
+    for op in (
+        lambda: Value(bad),  # type: ignore[arg-type]
+        lambda: v.max(bad),  # type: ignore[arg-type]
+        lambda: v.leaky_relu(bad),  # type: ignore[arg-type]
+        lambda: v < bad,  # type: ignore[operator]
+        lambda: dot([bad], [v]),  # type: ignore[list-item]
+        lambda: v.backward(gradient=bad),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(TypeError, match=name):
+            op()
+
+
+# --- parameters are validated like inputs; the result is finite in both modes --------
+
+
+@pytest.mark.parametrize("recording", [True, False])
+def test_an_op_whose_result_overflows_names_the_op(recording: bool) -> None:
+    with contextlib.nullcontext() if recording else no_grad():
+        with pytest.raises(OverflowError, match=r"leaky_relu\(-1e\+308, -2\.0\) overflows"):
+            Value(-1e308).leaky_relu(-2.0)
+        with pytest.raises(OverflowError, match=r"leaky_relu\(-10\.0, 1e\+308\) overflows"):
+            Value(-10.0).leaky_relu(1e308)
+        with pytest.raises(ValueError, match=r"exponent of Value \*\* must be finite, got nan"):
+            Value(2.0) ** math.nan
+        with pytest.raises(ValueError, match=r"exponent of Value \*\* must be finite, got inf"):
+            Value(2.0) ** math.inf
+        with pytest.raises(ValueError, match="slope must be finite"):
+            Value(-1.0).leaky_relu(-math.inf)
+
+
+def test_huge_numbers_get_a_message_not_a_raw_conversion_error() -> None:
+    x = Value(2.0)
+    with pytest.raises(ValueError, match=r"exponent of Value \*\* is too large for a float"):
+        x**10**400
+    with pytest.raises(ValueError, match=r"backward\(\) gradient is too large for a float"):
+        (x * x).backward(gradient=10**400)
+    with pytest.raises(ValueError, match=r"operand of Value \+ is too large for a float"):
+        x + 10**400
+    with pytest.raises(ValueError, match=r"operand of Value \* is too large for a float"):
+        10**400 * x
+    y = x * x
+    y.backward(gradient=3)  # an int seed is fine
+    assert x.grad == 12.0
+
+
+def test_a_division_that_overflows_names_the_division() -> None:
+    with pytest.raises(OverflowError, match=r"2\.0 / 5e-324.*overflows"):
+        Value(2.0) / 5e-324
+
+
+# --- copy and pickle: the whole graph, at any depth -------------------------------------
+
+
+def _shared_graph() -> tuple[Value, Value, Value]:
+    x = Value(2.0, label="x")
+    y = Value(-3.0, label="y")
+    a = x * y
+    a.label = "a"
+    b = a + a  # a used twice
+    c = (b * a).tanh() + x**3 - y.leaky_relu(0.2)
+    c.label = "c"
+    c.backward()
+    return x, a, c
+
+
+def _describe(root: Value) -> list[tuple[object, ...]]:
+    """Every node's fields, with parents as positions in the topological order."""
+    from engine import toposort
+
+    order = toposort(root)
+    where = {id(n): i for i, n in enumerate(order)}
+    return [
+        (n.data, n.grad, n.label, n.op, n.param, n.local_grads, [where[id(p)] for p in n.parents])
+        for n in order
+    ]
+
+
+@pytest.mark.parametrize("how", ["deepcopy", *[f"pickle{p}" for p in range(6)]])
+def test_copy_and_pickle_keep_every_field_and_the_sharing(how: str) -> None:
+    import copy
+    import pickle
+
+    x, a, c = _shared_graph()
+    if how == "deepcopy":
+        c2, x2, a2 = copy.deepcopy([c, x, a])
+    else:
+        c2, x2, a2 = pickle.loads(pickle.dumps([c, x, a], protocol=int(how[-1])))
+    assert _describe(c2) == _describe(c)
+    from engine import toposort
+
+    nodes = toposort(c2)
+    assert len({id(n) for n in nodes}) == len(toposort(c))
+    assert x2 in nodes and a2 in nodes  # the same objects as inside c2's graph
+    assert not set(map(id, nodes)) & set(map(id, toposort(c)))  # a copy, not a view
+    b2 = next(n for n in nodes if n.parents and n.parents[0] is a2 and n.op == "+")
+    assert b2.parents[1] is a2  # a + a: one node used twice stays one node
+    x2.grad = 0.0
+    c2.backward()
+    assert x2.grad == x.grad
+
+
+def test_copy_copy_is_shallow() -> None:
+    import copy
+
+    x, _a, c = _shared_graph()
+    c2 = copy.copy(c)
+    assert c2 is not c and c2.parents == c.parents and _describe(c2) == _describe(c)
+    assert copy.copy(x).label == "x"
+
+
+@pytest.mark.slow
+def test_a_deep_chain_copies_and_pickles_under_the_default_recursion_limit() -> None:
+    # 300,000 ops: 300 times the recursion limit; a million works the same way (and
+    # takes ~3x as long: deepcopy, dumps and loads are each linear, see engine/value.py)
+    import copy
+    import pickle
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # Python's default, whatever the runner set
+    try:
+        x = Value(0.5, label="x")
+        y = x
+        n = 300_000
+        for _ in range(n):
+            y = y * 1.0
+        y.label = "y"
+        copies = [copy.deepcopy(y), pickle.loads(pickle.dumps(y, pickle.HIGHEST_PROTOCOL))]
+    finally:
+        sys.setrecursionlimit(limit)
+    for copied in copies:
+        assert copied.label == "y" and copied.data == 0.5 and copied.op == "*"
+        copied.backward()
+        node, depth = copied, 0
+        while node.parents:
+            node = node.parents[0]
+            depth += 1
+        assert depth == n and node.label == "x" and node is not x and node.grad == 1.0
+    assert x.grad == 0.0
+
+
+def test_a_two_hundred_op_chain_deepcopies_and_pickles_at_every_protocol() -> None:
+    # both raised RecursionError (deepcopy at ~200 ops, pickle at ~300)
+    import copy
+    import pickle
+
+    x = Value(1.0, label="x")
+    y = x
+    for i in range(3000):
+        y = y * 1.0 if i % 2 else y.tanh().identity()
+    assert _describe(copy.deepcopy(y)) == _describe(y)
+    for protocol in range(6):
+        assert _describe(pickle.loads(pickle.dumps(y, protocol=protocol))) == _describe(y)
