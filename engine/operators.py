@@ -29,6 +29,7 @@ __all__ = [
     "softplus",
     "sin",
     "cos",
+    "atan",
     "absolute",
     "maximum",
 ]
@@ -135,6 +136,11 @@ def sin(x: float) -> float:
 def cos(x: float) -> float:
     """Cosine."""
     return math.cos(x)
+
+
+def atan(x: float) -> float:
+    """Arctangent, in (-pi/2, pi/2); defined for every x."""
+    return math.atan(x)
 
 
 def absolute(x: float) -> float:
