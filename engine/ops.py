@@ -136,27 +136,32 @@ class Op:
         node (the ``Value`` method). This is what :mod:`engine.functional` exposes and
         what the derivative rules are written with."""
         x = args[0] if args else None
-        if type(x) is float and x - x == 0.0 and len(args) == 1 and self.arity == 1:
-            if not self.has_param:
-                return self.forward(x)  # the common case inside a rule
+        simple = self.arity == 1 and not self.has_param
+        if simple and type(x) is float and x - x == 0.0 and len(args) == 1:
+            return self.forward(x)  # the common case inside a rule
         what = self.function or self.name
         if self.has_param and len(args) == 1 and self.param_default is not None:
             args = (x, self.param_default)
         wanted = self.arity + (1 if self.has_param else 0)
         if len(args) != wanted:
             raise TypeError(f"{what}() takes {wanted} argument(s), got {len(args)}")
-        if self.arity == 2 and is_real(x) and not is_real(args[1]):
-            y = args[1]  # number op Value: the Value's reflected method
-            if self.reflected is None or not hasattr(y, self.reflected):
-                raise _not_a_number(what, y)
-            return getattr(y, self.reflected)(_checked(what, x))
+        if self.arity == 2 and is_real(x) and _is_node(args[1], self.reflected):
+            # number op Value: the Value's reflected method
+            return getattr(args[1], self.reflected)(_checked(what, x))  # type: ignore[arg-type]
         if is_real(x):
             if self.arity == 2 or self.has_param:
                 return self.forward(_checked(what, x), _checked(what, args[1]))
             return self.forward(_checked(what, x))
-        if self.method is None or not hasattr(x, self.method):
+        if not _is_node(x, self.method):
             raise _not_a_number(what, x)
-        return getattr(x, self.method)(*args[1:])
+        return getattr(x, self.method)(*args[1:])  # type: ignore[arg-type]
+
+
+def _is_node(x: Any, method: str | None) -> bool:
+    """Whether ``x`` is a graph node (``Value``-like: it has ``local_grads``, the public
+    protocol of nodes) with the op's method. Not an import of Value: that module is
+    built on this one."""
+    return method is not None and hasattr(type(x), "local_grads") and hasattr(x, method)
 
 
 def _not_a_number(what: str, x: Any) -> TypeError:
@@ -164,7 +169,7 @@ def _not_a_number(what: str, x: Any) -> TypeError:
 
 
 def _checked(what: str, x: Any) -> float:
-    if type(x) is float:
+    if type(x) is float and x - x == 0.0:
         return x
     return to_float(x, f"the input of {what}()")
 
@@ -355,8 +360,7 @@ ADD = register(
         function="add",
         cli="+",
         domain=(_ANY, _ANY),
-        points=((1.5, -2.25), (0.1, 0.2), (-1e3, 7.0)),
-        edges=((-0.0, 0.0),),
+        points=((1.5, -2.25), (0.1, 0.2), (-1e3, 7.0), (-0.0, 0.0)),
     )
 )
 MUL = register(
@@ -374,8 +378,7 @@ MUL = register(
         function="mul",
         cli="*",
         domain=(_ANY, _ANY),
-        points=((1.5, -2.25), (0.0, 3.0), (-1e3, 1e-3)),
-        edges=((-0.0, 4.0),),
+        points=((1.5, -2.25), (0.0, 3.0), (-1e3, 1e-3), (-0.0, 4.0)),
     )
 )
 DIV = register(
@@ -411,8 +414,7 @@ NEG = register(
         function="neg",
         cli="-",
         domain=(_ANY,),
-        points=((-3.5,), (2.0,)),
-        edges=((0.0,), (-0.0,)),
+        points=((-3.5,), (2.0,), (0.0,), (-0.0,)),
     )
 )
 IDENTITY = register(
@@ -429,8 +431,7 @@ IDENTITY = register(
         function="identity",
         cli="identity",
         domain=(_ANY,),
-        points=((2.0,), (-7.25,)),
-        edges=((-0.0,),),
+        points=((2.0,), (-7.25,), (-0.0,)),
     )
 )
 POW = register(

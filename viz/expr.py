@@ -344,8 +344,16 @@ def _check(node: ast.AST, text: str, allowed: set[str] | None, found: dict[str, 
         return
     if isinstance(node, ast.BinOp):
         if type(node.op) not in _BINARY:
-            names = {ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@", ast.LShift: "<<",
-                     ast.RShift: ">>", ast.BitOr: "|", ast.BitAnd: "&", ast.BitXor: "^"}
+            names = {
+                ast.FloorDiv: "//",
+                ast.Mod: "%",
+                ast.MatMult: "@",
+                ast.LShift: "<<",
+                ast.RShift: ">>",
+                ast.BitOr: "|",
+                ast.BitAnd: "&",
+                ast.BitXor: "^",
+            }
             symbol = names.get(type(node.op), type(node.op).__name__)
             raise refuse(f"the operator {symbol!r} is not allowed (only + - * / **)")
         if isinstance(node.op, ast.Pow) and _is_number(node.right):
@@ -360,9 +368,7 @@ def _check(node: ast.AST, text: str, allowed: set[str] | None, found: dict[str, 
         if not isinstance(func, ast.Name):
             if isinstance(func, ast.Attribute):
                 raise refuse("attribute access is not allowed", func)
-            raise refuse(
-                f"only the functions {', '.join(FUNCTIONS)} may be called, by name", func
-            )
+            raise refuse(f"only the functions {', '.join(FUNCTIONS)} may be called, by name", func)
         if func.id not in FUNCTIONS:
             raise refuse(f"unknown function {func.id!r} (allowed: {', '.join(FUNCTIONS)})", func)
         if node.keywords:
@@ -375,9 +381,7 @@ def _check(node: ast.AST, text: str, allowed: set[str] | None, found: dict[str, 
     raise refuse(_REFUSED.get(type(node), f"{type(node).__name__} is not allowed in an expression"))
 
 
-def _check_arguments(
-    op: ops.Op, node: ast.Call, refuse: Callable[..., ExpressionError]
-) -> None:
+def _check_arguments(op: ops.Op, node: ast.Call, refuse: Callable[..., ExpressionError]) -> None:
     """The call's arguments against the op's arity: its inputs, and a constant (a
     number) after them if it takes one (optional when it has a default)."""
     name = op.cli
