@@ -59,8 +59,8 @@ DOMAINS: dict[str, Bounds] = {
 
 def _union(intervals: tuple[Interval, ...] | Bounds) -> st.SearchStrategy[float]:
     if isinstance(intervals[0], tuple):
-        return st.one_of(*[floats(lo, hi) for lo, hi in intervals])  # type: ignore[misc]
-    lo, hi = intervals  # type: ignore[misc]
+        return st.one_of(*[floats(lo, hi) for lo, hi in intervals])
+    lo, hi = intervals
     return floats(lo, hi)
 
 
