@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: test demo bench lint dot clean
+.PHONY: test demo bench lint dot browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,22 @@ dot:
 	  fi; \
 	fi
 
+# Headless Chromium and its driver run the step-through page's browser tests
+# (tests/viz/test_step_page.py). As root with apt-get install Debian's packages;
+# otherwise say so: those tests skip themselves, saying why.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Chromium and chromedriver with apt-get"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "note: chromium/chromedriver not found; browser tests will be skipped (apt-get install chromium chromium-driver)"; \
+	  fi; \
+	fi
+
 # Without `dot` the rendering tests skip themselves; notebook 01, which draws its
 # graphs inline, is deselected here with the same reason.
-test: $(STAMP) dot
+test: $(STAMP) dot browser
 	@skip=""; if ! command -v dot >/dev/null 2>&1; then \
 	  skip="--deselect notebooks/01_values_and_graphs.ipynb"; \
 	  echo "note: no Graphviz 'dot': notebook 01 (inline graph pictures) is not run"; \
@@ -48,8 +61,14 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks
 
+# ruff (lint rules and formatting) and mypy over the three packages (settings in
+# pyproject.toml). All three run, so one run shows every problem; any failure fails.
 lint: $(STAMP)
-	$(BIN)/ruff check .
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check --output-format concise . || status=1; \
+	$(BIN)/mypy engine nn viz || status=1; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -6,6 +6,10 @@ touches no ``.grad`` field: the result is returned.
 With ``create_graph=True`` each op's derivative rule (:mod:`engine.ops`) is called
 on the node's parents as Values, so every returned gradient is itself a Value with
 a graph, ready to be differentiated again (second and higher derivatives).
+
+The walk reads each node's public ``.parents`` and ``.local_grads`` (and ``.param``,
+the constant a parametrised op's rule needs), in :func:`engine.backward.toposort`'s
+order: the order in which ``backward()`` adds, so the floats agree to the bit.
 """
 
 from __future__ import annotations
@@ -62,14 +66,15 @@ def gradients(
     get = grads.get
     for node in reversed(order):
         g = get(node)
-        a = node._a
-        if g is None or a is None:
+        parents = node.parents
+        if g is None or not parents:
             continue
         if create_graph:
-            locals_ = lookup(node.op).local_derivatives(a, node._b, node)
+            # the rule's second argument: the second parent, or the op's constant
+            y = parents[1] if len(parents) == 2 else node.param
+            locals_ = lookup(node.op).local_derivatives(parents[0], y, node)
         else:
             locals_ = node.local_grads
-        parents = (a,) if node._db is None else (a, node._b)
         for parent, d in zip(parents, locals_):
             if type(d) is float and d == 0.0:
                 continue
@@ -81,7 +86,7 @@ def gradients(
                 grads[parent] = contribution
             else:  # a float sum starts at 0.0, as backward()'s does (0.0 + -0.0 is 0.0)
                 grads[parent] = 0.0 + contribution
-    result = []
+    result: list[Any] = []
     for x in xs:
         g = grads.get(x, 0.0)
         if create_graph and not isinstance(g, Value):

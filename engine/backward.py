@@ -18,16 +18,30 @@ before (only the non-zero ones are saved).
 
 ``toposort`` returns the order backward() works in, so ``gradients()`` and
 ``engine.compile`` add the same numbers in the same order and agree to the bit.
+
+:func:`backward_reference` is the specification: ten readable lines (HIPS
+autograd's ``backward_pass`` is the model) that read only the public ``.parents``
+and ``.local_grads``. The fast :func:`backward` must give exactly its gradients,
+bit for bit, when both add in the same order (the default): a test runs both on
+random graphs. Everything else in :func:`backward` is an optimization (marks in the
+grad fields instead of a dict, a chain walked without the stack) or a safeguard
+(refusing a junk grad, catching an overflow, putting every grad back on failure).
+
+This module imports nothing of ``engine.value`` at run time (the type only, under
+``TYPE_CHECKING``), so ``engine.value`` can import it at the top.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from engine.checks import is_real, to_float
 
 if TYPE_CHECKING:
     from engine.value import Value
 
-__all__ = ["toposort", "backward"]
+__all__ = ["toposort", "backward", "backward_reference"]
 
 
 def toposort(root: Value) -> list[Value]:
@@ -57,12 +71,14 @@ def toposort(root: Value) -> list[Value]:
     if root._a is None:
         return leaves
     # pass 2: the order of backward()'s second pass, without the arithmetic
+    # (typed Any: every node here is a non-leaf, whose ``_a`` is a Value, an invariant
+    # of the walk that the slots' declared types cannot say)
     done: list[Value] = []
-    node: Value | None = root
-    while node is not None:
-        done.append(node)
+    cur: Any = root
+    while cur is not None:
+        done.append(cur)
         nxt = None
-        for p in (node._a,) if node._db is None else (node._a, node._b):
+        for p in (cur._a,) if cur._db is None else (cur._a, cur._b):
             if p._a is None:
                 continue
             left = uses[p] - 1
@@ -74,9 +90,30 @@ def toposort(root: Value) -> list[Value]:
                     stack.append(p)
         if nxt is None and stack:
             nxt = stack.pop()
-        node = nxt
+        cur = nxt
     done.reverse()
     return leaves + done
+
+
+def backward_reference(
+    root: Value, gradient: float = 1.0, order: Sequence[Value] | None = None
+) -> None:
+    """What :func:`backward` does, written plainly: its specification.
+
+    Walk the graph from the root back to the leaves (``order`` is any topological
+    order of ``root``'s graph, root last; by default :func:`toposort`'s, the order
+    backward() adds in), apply the chain rule ``grad[parent] += grad[node] * local``
+    into a dict that starts empty (this pass's amounts only), then add each amount to
+    the node's ``.grad`` (a grad of None or 0 counts as none yet). Floating-point
+    addition is not associative, so another order may differ in the last bits.
+    """
+    grads = {root: float(gradient)}
+    for node in reversed(toposort(root) if order is None else order):
+        g = grads.get(node, 0.0)
+        for parent, local in zip(node.parents, node.local_grads):
+            grads[parent] = grads.get(parent, 0.0) + g * local
+    for node, g in grads.items():
+        node.grad = node.grad + g if node.grad else g
 
 
 class _Mark(float):
@@ -88,9 +125,11 @@ class _Mark(float):
 def _old_grad(node: Value, g: object) -> float | None:
     """A grad found before the pass that is not 0: a number to add back, or None
     (no grad yet, which counts as 0). Anything else is refused."""
-    if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float))):
+    if type(g) is float or g is None:  # the usual case first: no message is built
+        return g
+    if not is_real(g):
         raise TypeError(f"backward(): the grad of {node!r} is {g!r}, not a number")
-    return g  # type: ignore[return-value]
+    return to_float(g, f"backward(): the grad of {node!r}", finite=False)
 
 
 def backward(root: Value, gradient: float = 1.0) -> None:
@@ -99,10 +138,9 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     A grad of None counts as 0 (PyTorch's ``zero_grad(set_to_none=True)`` habit).
     If anything fails part-way (even KeyboardInterrupt), every grad is put back.
     """
-    if isinstance(gradient, bool) or not isinstance(gradient, (int, float)):
-        raise TypeError(f"backward() gradient must be a number, not {gradient!r}")
-    if gradient - gradient != 0:  # inf or nan would poison every grad silently
-        raise ValueError(f"backward() gradient must be finite, got {gradient!r}")
+    # A real number (a numpy scalar or a Fraction too), finite: inf or nan would poison
+    # every grad silently, and an int beyond float's range gets a message naming it.
+    seed = to_float(gradient, "backward() gradient")
     # Two passes over the graph (Kahn's algorithm), because this is the hot path.
     # Pass 1 reaches every node and marks it in its grad field instead of in a set:
     # ``once`` for a node with one consumer so far, ``shared`` (its consumers counted
@@ -124,11 +162,16 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     push = stack.append
     pop = stack.pop
     walked = False
+    # Typed Any: a non-leaf's ``_a`` and a binary node's ``_b`` are Values, invariants
+    # of the graph that the slots' declared types cannot say.
+    node: Any
+    a: Any
+    b: Any
     try:
         g = root.grad
         if g != 0.0:
             saved.append((root, _old_grad(root, g)))
-        root.grad = once  # type: ignore[assignment]
+        root.grad = once
         node = root
         while True:  # pass 1
             a = node._a
@@ -174,7 +217,7 @@ def backward(root: Value, gradient: float = 1.0) -> None:
                 break
             node = pop()
         walked = True
-        root.grad = float(gradient)
+        root.grad = seed
         node = root if root._a is not None else None
         while node is not None:  # pass 2: the chain rule, parent.grad += grad * local
             g = node.grad
@@ -258,4 +301,4 @@ def _put_back(
                 seen.add(p)
                 stack.append(p)
     for node, old in saved:
-        node.grad = old
+        node.grad = old  # type: ignore[assignment]  # None too, as the user had it

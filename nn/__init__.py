@@ -18,6 +18,8 @@
   :class:`History`
 * one step by hand: :func:`walk_through_step`, :class:`StepWalkthrough`,
   :data:`WORKED_EXAMPLES`
+* checking and intuition: :func:`gradcheck_module` (every parameter against central
+  differences), :func:`nudge` (J against one parameter, its tangent, the slope table)
 """
 
 from nn.data import (
@@ -28,6 +30,7 @@ from nn.data import (
     make_xor,
     train_test_split,
 )
+from nn.gradcheck import ModuleGradcheck, ParameterCheck, gradcheck_module
 from nn.layers import ACTIVATIONS, INITS, MLP, Layer, Neuron
 from nn.losses import (
     binary_cross_entropy,
@@ -40,10 +43,11 @@ from nn.losses import (
     softmax,
 )
 from nn.module import Module
+from nn.nudge import Nudge, nudge
 from nn.optim import SGD, Adam, Optimizer, linear_decay
 from nn.seeding import make_rng
 from nn.train import LOSSES, CompiledStep, History, evaluate, predict, train, train_step
-from nn.walkthrough import LayerStep, StepWalkthrough, walk_through_step
+from nn.walkthrough import CONVENTIONS, LayerStep, StepWalkthrough, walk_through_step
 from nn.worked_examples import WORKED_EXAMPLES, WorkedExample
 
 __all__ = [
@@ -80,7 +84,13 @@ __all__ = [
     "softmax",
     "train",
     "CompiledStep",
+    "CONVENTIONS",
     "LOSSES",
+    "ModuleGradcheck",
+    "Nudge",
+    "ParameterCheck",
+    "gradcheck_module",
+    "nudge",
     "train_step",
     "train_test_split",
     "walk_through_step",

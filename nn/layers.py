@@ -24,12 +24,37 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine import Value, dot
+from engine.checks import to_float
 from nn.module import Module
 from nn.seeding import make_rng
 
-__all__ = ["ACTIVATIONS", "INITS", "MLP", "Layer", "Neuron"]
+__all__ = ["ACTIVATIONS", "INITS", "MLP", "Layer", "Neuron", "as_inputs"]
 
 Input = Value | float | int
+
+
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def as_inputs(x: Sequence[Input]) -> Sequence[Value]:
+    """``x`` with every plain number lifted once to a labelled leaf ``Value(x, label="xᵢ")``.
+
+    Without this, a number given as an input would become a separate unlabelled constant
+    in every neuron that reads it (32 boxes for 2 inputs into 16 neurons, drawn); lifted
+    once, each input is one node, x₁, x₂, ... (numbered from 1). A list of Values is
+    returned as it is, at the cost of one type check per input.
+    """
+    for v in x:
+        if not isinstance(v, Value):
+            break
+    else:
+        return x  # type: ignore[return-value]
+    return [
+        v
+        if isinstance(v, Value)
+        else Value(to_float(v, f"input {i + 1}"), label="x" + str(i + 1).translate(_SUBSCRIPT))
+        for i, v in enumerate(x)
+    ]
 
 
 def _leaky_relu(z: Value) -> Value:
@@ -200,7 +225,8 @@ class Layer(Module):
         return [n.preactivation(x) for n in self.neurons]
 
     def forward(self, x: Sequence[Input]) -> list[Value]:
-        """aˡ = f(Wˡ x + bˡ), one Value per neuron."""
+        """aˡ = f(Wˡ x + bˡ), one Value per neuron (numbers in ``x``: see :func:`as_inputs`)."""
+        x = as_inputs(x)
         return [n.forward(x) for n in self.neurons]
 
     def weight_matrix(self) -> list[list[float]]:
@@ -273,10 +299,13 @@ class MLP(Module):
         return [layer.nout for layer in self.layers]
 
     def forward(self, x: Sequence[Input]) -> Value | list[Value]:
-        """The network's output for one input vector ``x``."""
-        out = x
-        for layer in self.layers:
-            out = layer.forward(out)
+        """The network's output for one input vector ``x`` (Values or numbers).
+
+        Numbers become one labelled leaf each, x₁, x₂, ... (:func:`as_inputs`).
+        """
+        out = as_inputs(x)
+        for layer in self.layers:  # Layer.forward without its input check: all Values now
+            out = [n.forward(out) for n in layer.neurons]
         return out[0] if len(out) == 1 else out  # type: ignore[return-value]
 
     def weight_matrices(self) -> list[list[list[float]]]:

@@ -5,15 +5,31 @@
 
 1. forward pass, layer by layer: zˡ = Wˡ aˡ⁻¹ + bˡ and aˡ = f(zˡ), with a⁰ = x;
 2. the loss J;
-3. backward pass: the error (sensitivity) of every layer δˡ = ∂J/∂zˡ, and the
-   gradients ∂J/∂Wˡ and ∂J/∂bˡ;
+3. backward pass, layer by layer as the layer-level *bprop* interface teaches it: layer
+   l receives ∂J/∂aˡ, multiplies by f′(zˡ) to get its error (sensitivity)
+   δˡ = ∂J/∂zˡ = ∂J/∂aˡ ⊙ f′(zˡ), and returns ∂J/∂Wˡ = δˡ (aˡ⁻¹)ᵀ, ∂J/∂bˡ = δˡ and
+   ∂J/∂aˡ⁻¹ = (Wˡ)ᵀ δˡ, which the layer below receives;
 4. the update Wˡ ← Wˡ − η ∂J/∂Wˡ (and bˡ, unless biases are frozen);
 5. the forward pass again, to show the loss went down.
 
-δ is *read from the engine*: the forward pass keeps the Value of every zˡ, and after
-``J.backward()`` its ``grad`` is ∂J/∂zˡ. Nothing here implements the delta rule
-δᴸ = ∂J/∂aᴸ ⊙ f'(zᴸ), δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f'(zˡ); the tests check the engine's numbers
-against it, which is the point of the exercise.
+Every backward number is *read from the engine*: the forward pass keeps the Value of
+every input, zˡ and aˡ, and after ``J.backward()`` their ``grad`` is ∂J/∂x, ∂J/∂zˡ and
+∂J/∂aˡ; f′(zˡ) is the local derivative the engine recorded on the activation's node.
+Nothing here implements the delta rule δᴸ = ∂J/∂aᴸ ⊙ f'(zᴸ), δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f'(zˡ);
+the tests check the engine's numbers against it computed with plain floats, which is
+the point of the exercise.
+
+For a batch there are two conventions for the per-example δ, and the record says which
+one it shows (:attr:`StepWalkthrough.convention`):
+
+* ``"batch"`` (the default): δ = ∂J/∂z of the batch loss J itself. When J averages
+  over the n examples (J = 1/n Σᵢ Jᵢ), each example's δ carries that 1/n, and
+  ∂J/∂Wˡ = Σᵢ δᵢˡ (aᵢˡ⁻¹)ᵀ.
+* ``"per-example"``: the delta-rule derivation's δᵢ = ∂Jᵢ/∂zᵢ of example i's own loss Jᵢ,
+  with no 1/n inside (for MSE, δᵢᴸ = (ŷᵢ − yᵢ) ⊙ σ′(zᵢᴸ) up to the loss's constant);
+  the 1/n appears in the average ∂J/∂Wˡ = 1/n Σᵢ δᵢˡ (aᵢˡ⁻¹)ᵀ. The engine computes each
+  δᵢ from Jᵢ = loss([ŷᵢ], [yᵢ]) (``engine.gradients``), and the walkthrough checks that
+  J = 1/n Σᵢ Jᵢ; a loss that is not a mean over examples is refused.
 
 The record renders as aligned plain text (:meth:`StepWalkthrough.to_text`) and as
 Markdown with LaTeX matrices (:meth:`StepWalkthrough.to_markdown`).
@@ -25,12 +41,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine import Value, no_grad
+from engine import Value, gradients, no_grad
+from engine.checks import to_float
 from nn import losses
 from nn.layers import MLP
 from nn.optim import SGD
+from nn.walkthrough_format import PARTS, to_markdown, to_text
 
-__all__ = ["LOSS_FUNCTIONS", "LayerStep", "StepWalkthrough", "walk_through_step"]
+__all__ = ["CONVENTIONS", "LOSS_FUNCTIONS", "LayerStep", "StepWalkthrough", "walk_through_step"]
+
+#: The two ways to show a batch's per-example δ (see the module docstring).
+CONVENTIONS = ("batch", "per-example")
 
 Matrix = list[list[float]]
 Prediction = float | list[float]
@@ -61,9 +82,12 @@ class LayerStep:
     biases: list[float] | None  #: bˡ before the update (None: no bias)
     z: Matrix  #: zˡ = Wˡ aˡ⁻¹ + bˡ, per example
     a: Matrix  #: aˡ = f(zˡ), per example
-    delta: Matrix  #: δˡ = ∂J/∂zˡ, per example, read from the engine's grads
-    grad_weights: Matrix  #: ∂J/∂Wˡ = Σₙ δˡ (aˡ⁻¹)ᵀ
-    grad_biases: list[float] | None  #: ∂J/∂bˡ = Σₙ δˡ
+    grad_a: Matrix  #: ∂J/∂aˡ, per example: what bprop of layer l receives
+    fprime: Matrix  #: f′(zˡ), per example, the engine's local derivative of f
+    delta: Matrix  #: δˡ = ∂J/∂zˡ = ∂J/∂aˡ ⊙ f′(zˡ), per example, read from the engine
+    grad_inputs: Matrix  #: ∂J/∂aˡ⁻¹ = (Wˡ)ᵀ δˡ, per example: what bprop of layer l returns
+    grad_weights: Matrix  #: ∂J/∂Wˡ = Σₙ δˡ (aˡ⁻¹)ᵀ (1/n Σₙ under "per-example")
+    grad_biases: list[float] | None  #: ∂J/∂bˡ = Σₙ δˡ (1/n Σₙ under "per-example")
     new_weights: Matrix  #: Wˡ after the update
     new_biases: list[float] | None  #: bˡ after the update (unchanged when frozen)
 
@@ -84,7 +108,9 @@ class StepWalkthrough:
 
     ``inputs`` holds one row per example. ``targets`` and the predictions have the
     shape the loss saw: for one example a float (one output) or a list of floats;
-    for a batch, a list of those.
+    for a batch, a list of those. ``convention`` says how a batch's per-example
+    ∂J/∂a, δ and ∂J/∂aˡ⁻¹ are shown (``"batch"`` or ``"per-example"``, see the module
+    docstring); with one example both are the same.
     """
 
     inputs: Matrix
@@ -98,6 +124,7 @@ class StepWalkthrough:
     loss_before: float
     prediction_after: Any
     loss_after: float
+    convention: str = "batch"
 
     @property
     def loss_change(self) -> float:
@@ -109,17 +136,38 @@ class StepWalkthrough:
         """Layer sizes, e.g. ``"2-3-1"``."""
         return "-".join(str(n) for n in [self.layers[0].nin] + [s.nout for s in self.layers])
 
-    def to_text(self, digits: int = 6) -> str:
-        """Aligned plain text with ``digits`` significant digits (z¹, δ², ∂J/∂W¹ ...)."""
-        from nn.walkthrough_format import to_text
+    @property
+    def convention_note(self) -> str:
+        """One sentence saying which δ convention the record shows."""
+        n = len(self.inputs)
+        if not self.batch:
+            return "One example: δˡ = ∂J/∂zˡ and ∂J/∂Wˡ = δˡ (aˡ⁻¹)ᵀ."
+        if self.convention == "per-example":
+            return (
+                f"Per-example convention (as in the delta-rule derivation): δᵢ = ∂Jᵢ/∂zᵢ is "
+                f"example i's own error, with no 1/n inside; the batch gradient is the "
+                f"average ∂J/∂Wˡ = 1/n Σᵢ δᵢˡ (aᵢˡ⁻¹)ᵀ, n = {n}, since J = 1/n Σᵢ Jᵢ."
+            )
+        return (
+            "Batch convention: δ = ∂J/∂z of the batch loss J itself, so when J averages "
+            f"over the n = {n} examples each example's δ already carries the 1/n; "
+            "∂J/∂Wˡ = Σᵢ δᵢˡ (aᵢˡ⁻¹)ᵀ (convention='per-example' shows δᵢ without the 1/n)."
+        )
 
-        return to_text(self, digits)
+    def to_text(self, digits: int = 6, part: str | None = None) -> str:
+        """Aligned plain text with ``digits`` significant digits (z¹, δ², ∂J/∂W¹ ...).
 
-    def to_markdown(self, digits: int = 6) -> str:
+        ``part`` shows one step at a time: ``"forward"``, ``"backward"``, ``"update"``
+        or ``"after"`` (the forward pass again), each after the heading.
+        """
+        return to_text(self, digits, part)
+
+    def to_markdown(self, digits: int = 6, part: str | None = None) -> str:
         """Markdown with LaTeX matrices (renders in Jupyter and on code-hosting sites)."""
-        from nn.walkthrough_format import to_markdown
+        return to_markdown(self, digits, part)
 
-        return to_markdown(self, digits)
+    #: The steps ``part=`` selects, in order.
+    PARTS = PARTS
 
     def __str__(self) -> str:
         return self.to_text()
@@ -139,17 +187,27 @@ def _examples(x: Any) -> tuple[list[list[float]], bool]:
     for n, row in enumerate(rows):
         if not _is_seq(row):
             raise TypeError(f"x[{n}] must be an input vector, not {row!r}")
-        vals = []
-        for j, v in enumerate(row):
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise TypeError(f"input {j} of example {n} must be a number, not {v!r}")
-            vals.append(float(v))
-        out.append(vals)
+        out.append([to_float(v, f"input {j} of example {n}") for j, v in enumerate(row)])
     return out, batch
 
 
 def _as_float(p: Any) -> Prediction:
     return [v.data for v in p] if isinstance(p, list) else p.data  # type: ignore[no-any-return]
+
+
+def _fprime(z: Value, a: Value) -> float:
+    """f′(z) as the engine recorded it on the activation's node (1 for a linear layer)."""
+    if a is z:
+        return 1.0
+    (d,) = a.local_grads
+    return d
+
+
+#: |J − 1/n Σ Jᵢ| allowed, relative to |J|, for a loss to count as a mean over examples:
+#: both sides sum the same n terms in float64, in possibly different orders, so they
+#: differ by a few n·2.2e-16 at most; 1e-9 leaves a wide margin and still tells a sum
+#: (off by a factor n) or any other reduction from a mean.
+_MEAN_RTOL = 1e-9
 
 
 def walk_through_step(
@@ -161,6 +219,7 @@ def walk_through_step(
     *,
     update_biases: bool = True,
     loss_name: str | None = None,
+    convention: str = "batch",
 ) -> StepWalkthrough:
     """Run one gradient-descent iteration on ``model`` (updated in place) and record it.
 
@@ -169,7 +228,10 @@ def walk_through_step(
     ``loss([model(x₁), model(x₂), ...], y)`` (batch losses average over examples).
     ``loss`` is a function or a name from :data:`LOSS_FUNCTIONS`. The update is plain
     gradient descent with learning rate ``lr``; ``update_biases=False`` keeps the
-    biases fixed (their gradients are still reported). The model's grads are zeroed
+    biases fixed (their gradients are still reported). ``convention`` chooses how a
+    batch's per-example δ is shown: ``"batch"`` (∂J/∂z, with the mean's 1/n inside)
+    or ``"per-example"`` (the delta-rule derivation's δᵢ = ∂Jᵢ/∂zᵢ, no 1/n; needs a
+    loss that is the mean of per-example losses). The model's grads are zeroed
     first. If anything fails, the model's parameters are left as they were.
 
     >>> from nn import MLP
@@ -187,15 +249,18 @@ def walk_through_step(
         name = loss_name or loss
     elif callable(loss):
         loss_fn = loss
-        name = loss_name or getattr(loss, "__name__", type(loss).__name__)
+        name = loss_name or str(getattr(loss, "__name__", type(loss).__name__))
     else:
         raise TypeError(f"loss must be a name or a function, not {type(loss).__name__}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
-        raise TypeError(f"lr must be a number, not {type(lr).__name__} ({lr!r})")
-    if not 0 <= lr < float("inf"):
+    lr = to_float(lr, "lr")
+    if not lr >= 0:
         raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
     if not isinstance(update_biases, bool):
         raise TypeError(f"update_biases must be True or False, not {update_biases!r}")
+    if convention not in CONVENTIONS:
+        raise ValueError(
+            f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}"
+        )
     rows, batch = _examples(x)
     for n, row in enumerate(rows):
         if len(row) != model.nin:
@@ -206,14 +271,16 @@ def walk_through_step(
     biases = [layer.bias_vector() for layer in layers]
     saved = model.state_dict()
 
-    # 1. forward, keeping the Value of every z (zs[k][n][i]) and a.
+    # 1. forward, keeping the Value of every input, z (zs[k][n][i]) and a.
     model.zero_grad()
+    xs: list[list[Value]] = []
     zs: list[list[list[Value]]] = [[] for _ in layers]
     acts: list[list[list[Value]]] = [[] for _ in layers]
     layer_inputs: list[Matrix] = [[] for _ in layers]
     preds = []
     for row in rows:
-        a: list[Value] = [Value(v) for v in row]
+        a: list[Value] = [Value(v, label=f"x{j + 1}") for j, v in enumerate(row)]
+        xs.append(a)
         for k, layer in enumerate(layers):
             layer_inputs[k].append([v.data for v in a])
             z = layer.preactivations(a)
@@ -228,6 +295,16 @@ def walk_through_step(
     if not isinstance(J, Value):
         raise TypeError(f"the loss must return a Value, got {type(J).__name__}")
     J.backward()
+
+    # What each layer's bprop receives (∂J/∂aˡ), makes (δˡ) and returns (∂J/∂aˡ⁻¹), per
+    # example: grads[n] maps a node of example n to its gradient.
+    if batch and convention == "per-example":
+        grads = _per_example_grads(loss_fn, preds, y, J, xs, zs, acts)
+    else:
+        grads = [{} for _ in rows]
+        for n in range(len(rows)):
+            for node in xs[n] + [v for k in range(len(layers)) for v in zs[k][n] + acts[k][n]]:
+                grads[n][node] = node.grad
 
     records_grad_w = [[[w.grad for w in n.w] for n in layer.neurons] for layer in layers]
     records_grad_b = [
@@ -251,6 +328,7 @@ def walk_through_step(
 
     steps = []
     for k, layer in enumerate(layers):
+        below = [xs[n] if k == 0 else acts[k - 1][n] for n in range(len(rows))]
         steps.append(
             LayerStep(
                 index=k + 1,
@@ -260,7 +338,13 @@ def walk_through_step(
                 biases=biases[k],
                 z=[[v.data for v in ex] for ex in zs[k]],
                 a=[[v.data for v in ex] for ex in acts[k]],
-                delta=[[v.grad for v in ex] for ex in zs[k]],
+                grad_a=[[grads[n][v] for v in ex] for n, ex in enumerate(acts[k])],
+                fprime=[
+                    [_fprime(z, a) for z, a in zip(zex, aex, strict=True)]
+                    for zex, aex in zip(zs[k], acts[k], strict=True)
+                ],
+                delta=[[grads[n][v] for v in ex] for n, ex in enumerate(zs[k])],
+                grad_inputs=[[grads[n][v] for v in ex] for n, ex in enumerate(below)],
                 grad_weights=records_grad_w[k],
                 grad_biases=records_grad_b[k],
                 new_weights=layer.weight_matrix(),
@@ -279,4 +363,41 @@ def walk_through_step(
         loss_before=J.data,
         prediction_after=[_as_float(p) for p in after] if batch else _as_float(after[0]),
         loss_after=loss_after,
+        convention=convention if batch else "batch",
     )
+
+
+def _per_example_grads(
+    loss_fn: Callable[[Any, Any], Value],
+    preds: list[Any],
+    y: Any,
+    J: Value,
+    xs: list[list[Value]],
+    zs: list[list[list[Value]]],
+    acts: list[list[list[Value]]],
+) -> list[dict[Value, float]]:
+    """∂Jᵢ/∂(node) for every input, z and a node of each example i, Jᵢ = loss([ŷᵢ], [yᵢ]).
+
+    Refuses a loss that is not the mean of its per-example losses (the per-example
+    convention's ∂J/∂W = 1/n Σᵢ δᵢ aᵢᵀ would then be wrong).
+    """
+    if not _is_seq(y) or len(y) != len(preds):
+        raise ValueError(
+            f"convention='per-example' needs one target per example ({len(preds)}), got {y!r}"
+        )
+    n = len(preds)
+    out: list[dict[Value, float]] = []
+    per_losses = []
+    for i in range(n):
+        Ji = loss_fn([preds[i]], [y[i]])
+        per_losses.append(Ji.data)
+        nodes = xs[i] + [v for k in range(len(zs)) for v in zs[k][i] + acts[k][i]]
+        out.append(dict(zip(nodes, gradients(Ji, nodes), strict=True)))
+    mean = sum(per_losses) / n
+    if abs(J.data - mean) > _MEAN_RTOL * max(abs(J.data), abs(mean)):
+        raise ValueError(
+            "convention='per-example' needs a loss that is the mean of the per-example "
+            f"losses (J = 1/n Σᵢ Jᵢ); here J = {J.data!r} but 1/n Σᵢ Jᵢ = {mean!r} "
+            "(a loss with reduction='sum' is not a mean)"
+        )
+    return out

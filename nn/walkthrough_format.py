@@ -9,12 +9,93 @@ not read as a power.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import textwrap
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from nn.walkthrough import LayerStep, StepWalkthrough
+__all__ = ["PARTS", "fmt", "to_markdown", "to_text"]
 
-__all__ = ["fmt", "to_markdown", "to_text"]
+#: The steps of an iteration that ``part=`` selects, in order.
+PARTS = ("forward", "backward", "update", "after")
+
+Matrix = list[list[float]]
+
+
+# What this module reads of a record (read-only, as the record is frozen). It is typed by
+# these protocols, not by importing nn.walkthrough (which imports this module): no import
+# runs both ways.
+class LayerStep(Protocol):
+    """The fields of :class:`nn.walkthrough.LayerStep` read here."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def activation(self) -> str: ...
+    @property
+    def weights(self) -> Matrix: ...
+    @property
+    def biases(self) -> list[float] | None: ...
+    @property
+    def z(self) -> Matrix: ...
+    @property
+    def a(self) -> Matrix: ...
+    @property
+    def grad_a(self) -> Matrix: ...
+    @property
+    def fprime(self) -> Matrix: ...
+    @property
+    def delta(self) -> Matrix: ...
+    @property
+    def grad_inputs(self) -> Matrix: ...
+    @property
+    def grad_weights(self) -> Matrix: ...
+    @property
+    def grad_biases(self) -> list[float] | None: ...
+    @property
+    def new_weights(self) -> Matrix: ...
+    @property
+    def new_biases(self) -> list[float] | None: ...
+
+    @property
+    def nin(self) -> int: ...
+    @property
+    def nout(self) -> int: ...
+
+
+class StepWalkthrough(Protocol):
+    """The fields of :class:`nn.walkthrough.StepWalkthrough` read here."""
+
+    @property
+    def inputs(self) -> Matrix: ...
+    @property
+    def targets(self) -> Any: ...
+    @property
+    def batch(self) -> bool: ...
+    @property
+    def loss_name(self) -> str: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def update_biases(self) -> bool: ...
+    @property
+    def prediction_before(self) -> Any: ...
+    @property
+    def loss_before(self) -> float: ...
+    @property
+    def prediction_after(self) -> Any: ...
+    @property
+    def loss_after(self) -> float: ...
+    @property
+    def convention(self) -> str: ...
+
+    @property
+    def layers(self) -> list[Any]: ...
+    @property
+    def architecture(self) -> str: ...
+    @property
+    def loss_change(self) -> float: ...
+    @property
+    def convention_note(self) -> str: ...
+
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
@@ -33,6 +114,11 @@ def _check_digits(digits: Any) -> int:
     if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 17:
         raise ValueError(f"digits must be an int from 1 to 17, got {digits!r}")
     return digits
+
+
+def _check_part(part: Any) -> None:
+    if part is not None and part not in PARTS:
+        raise ValueError(f"part must be None or one of {', '.join(PARTS)}, got {part!r}")
 
 
 def _vector(values: list[float], digits: int, sep: str = "  ") -> str:
@@ -127,20 +213,50 @@ def _layer_forward(step: StepWalkthrough, s: LayerStep, digits: int) -> list[str
     return lines
 
 
+def _long_table(
+    step: StepWalkthrough, key: str, count: int, named: list[tuple[str, Matrix]], digits: int
+) -> list[str]:
+    """One row per (example, neuron): the per-example quantities of a batch, stacked."""
+    headers = (["example"] if step.batch else []) + [key] + [name for name, _ in named]
+    columns: list[list[str]] = [[] for _ in headers]
+    for n in range(len(step.inputs)):
+        for i in range(count):
+            cells = ([str(n + 1)] if step.batch else []) + [str(i + 1)]
+            cells += [fmt(values[n][i], digits) for _, values in named]
+            for col, cell in zip(columns, cells, strict=True):
+                col.append(cell)
+    return _table(headers, columns, "  ")
+
+
 def _layer_backward(step: StepWalkthrough, s: LayerStep, digits: int) -> list[str]:
     k = sup(s.index)
     prev = sup(s.index - 1)
-    lines = [f"Layer {s.index}"]
-    headers, columns = ["neuron"], [[str(i + 1) for i in range(s.nout)]]
-    h, c = _per_example(step, f"δ{k}" if step.batch else f"δ{k} = ∂J/∂z{k}", s.delta, digits)
-    headers += h
-    columns += c
+    lines = [
+        f"Layer {s.index}  (bprop receives ∂J/∂a{k}; returns ∂J/∂W{k}"
+        + (f", ∂J/∂b{k}" if s.grad_biases is not None else "")
+        + f" and ∂J/∂a{prev})"
+    ]
+    named = [
+        (f"∂J/∂a{k}", s.grad_a),
+        (f"f'(z{k})", s.fprime),
+        (f"δ{k} = ∂J/∂a{k} ⊙ f'(z{k})", s.delta),
+    ]
+    lines += _long_table(step, "neuron", s.nout, named, digits)
+    per_example = step.batch and step.convention == "per-example"
+    mean = "1/n Σᵢ " if per_example else ("Σᵢ " if step.batch else "")
+    blocks: list[list[str] | str] = [
+        f"  ∂J/∂W{k} = {mean}δ{k} (a{prev})ᵀ = ",
+        _matrix_block(s.grad_weights, digits),
+    ]
     if s.grad_biases is not None:
-        headers.append(f"∂J/∂b{k}")
-        columns.append([fmt(v, digits) for v in s.grad_biases])
-    lines += _table(headers, columns, "  ")
-    formula = f"δ{k} (a{prev})ᵀ" if not step.batch else f"Σₙ δ{k} (a{prev})ᵀ"
-    lines += _hjoin([f"  ∂J/∂W{k} = {formula} = ", _matrix_block(s.grad_weights, digits)])
+        blocks += [
+            f"    ∂J/∂b{k} = {mean}δ{k} = ",
+            _matrix_block([[g] for g in s.grad_biases], digits),
+        ]
+    lines += _hjoin(blocks)
+    lines += _long_table(
+        step, "input", s.nin, [(f"∂J/∂a{prev} = (W{k})ᵀ δ{k}", s.grad_inputs)], digits
+    )
     return lines
 
 
@@ -193,29 +309,35 @@ def _header(step: StepWalkthrough, digits: int) -> list[str]:
     return lines
 
 
-def to_text(step: StepWalkthrough, digits: int = 6) -> str:
-    """The whole iteration as aligned plain text."""
-    digits = _check_digits(digits)
+def _text_forward(step: StepWalkthrough, digits: int) -> list[str]:
     L = len(step.layers)
-    out = _header(step, digits)
-    out += ["", f"1. Forward pass:  zˡ = Wˡ aˡ⁻¹ + bˡ,  aˡ = f(zˡ),  ŷ = a{sup(L)}", ""]
+    out = [f"1. Forward pass:  zˡ = Wˡ aˡ⁻¹ + bˡ,  aˡ = f(zˡ),  ŷ = a{sup(L)}", ""]
     for s in step.layers:
         out += _layer_forward(step, s, digits)
         out.append("")
     out.append(f"prediction ŷ = {_prediction(step.prediction_before, digits)}")
     out.append(f"loss J = {fmt(step.loss_before, digits)}")
-    out += [
-        "",
-        "2. Backward pass:  δˡ = ∂J/∂zˡ, read from the engine's gradients of the zˡ nodes",
-        "   (the delta rule gives the same: δᴸ = ∂J/∂aᴸ ⊙ f'(zᴸ),  δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f'(zˡ);",
-        "    then ∂J/∂Wˡ = δˡ (aˡ⁻¹)ᵀ and ∂J/∂bˡ = δˡ, summed over the examples of a batch)",
+    return out
+
+
+def _text_backward(step: StepWalkthrough, digits: int) -> list[str]:
+    out = [
+        "2. Backward pass, layer by layer from the output (bprop): layer l receives ∂J/∂aˡ,",
+        "   makes δˡ = ∂J/∂zˡ = ∂J/∂aˡ ⊙ f'(zˡ), and returns ∂J/∂Wˡ = δˡ (aˡ⁻¹)ᵀ, ∂J/∂bˡ = δˡ",
+        "   and ∂J/∂aˡ⁻¹ = (Wˡ)ᵀ δˡ, which the layer below receives. Every number is read",
+        "   from the engine's gradients (x, z and a nodes) and local derivatives (f').",
+        *textwrap.wrap(step.convention_note, 88, initial_indent="   ", subsequent_indent="   "),
         "",
     ]
     for s in reversed(step.layers):
         out += _layer_backward(step, s, digits)
         out.append("")
+    return out[:-1]
+
+
+def _text_update(step: StepWalkthrough, digits: int) -> list[str]:
     frozen = "" if step.update_biases else "; biases are not updated"
-    out += [
+    out = [
         f"3. Update:  Wˡ ← Wˡ − η ∂J/∂Wˡ,  bˡ ← bˡ − η ∂J/∂bˡ  (η = {fmt(step.lr, digits)}"
         f"{frozen})",
         "",
@@ -223,14 +345,36 @@ def to_text(step: StepWalkthrough, digits: int = 6) -> str:
     for s in step.layers:
         out += _layer_update(step, s, digits)
         out.append("")
+    return out[:-1]
+
+
+def _text_after(step: StepWalkthrough, digits: int) -> list[str]:
     change = step.loss_change
-    out += [
+    return [
         "4. Forward pass again, with the new weights",
         f"prediction ŷ = {_prediction(step.prediction_after, digits)}"
         f"    (before: {_prediction(step.prediction_before, digits)})",
         f"loss J = {fmt(step.loss_after, digits)}    (before: {fmt(step.loss_before, digits)},"
         f" change {fmt(change, digits)}: {'down' if change < 0 else 'not down'})",
     ]
+
+
+_TEXT_PARTS = {
+    "forward": _text_forward,
+    "backward": _text_backward,
+    "update": _text_update,
+    "after": _text_after,
+}
+
+
+def to_text(step: StepWalkthrough, digits: int = 6, part: str | None = None) -> str:
+    """The whole iteration as aligned plain text, or its heading and one ``part``."""
+    digits = _check_digits(digits)
+    _check_part(part)
+    out = _header(step, digits)
+    for name in PARTS if part is None else (part,):
+        out.append("")
+        out += _TEXT_PARTS[name](step, digits)
     return "\n".join(out) + "\n"
 
 
@@ -249,10 +393,7 @@ def _md_table(headers: list[str], columns: list[list[str]]) -> list[str]:
     return lines
 
 
-def to_markdown(step: StepWalkthrough, digits: int = 6) -> str:
-    """The whole iteration as Markdown, matrices in LaTeX (``$$\\begin{bmatrix}...``)."""
-    digits = _check_digits(digits)
-    L = len(step.layers)
+def _md_header(step: StepWalkthrough, digits: int) -> list[str]:
     eta = fmt(step.lr, digits)
     acts = ", ".join(s.activation for s in step.layers)
     out = [
@@ -272,8 +413,12 @@ def to_markdown(step: StepWalkthrough, digits: int = 6) -> str:
             f"Input $x = a^{{[0]}} = {_bmatrix([[v] for v in step.inputs[0]], digits)}$, "
             f"target $y = {_target(step.targets, ', ')}$."
         )
-    out += [
-        "",
+    return out
+
+
+def _md_forward(step: StepWalkthrough, digits: int) -> list[str]:
+    L = len(step.layers)
+    out = [
         "### 1. Forward pass",
         "",
         f"$z^{{[l]}} = W^{{[l]}} a^{{[l-1]}} + b^{{[l]}}$, $a^{{[l]}} = f(z^{{[l]}})$, "
@@ -297,27 +442,39 @@ def to_markdown(step: StepWalkthrough, digits: int = 6) -> str:
     out += [
         f"Prediction $\\hat y = {_prediction(step.prediction_before, digits, ', ')}$, "
         f"loss $J = {fmt(step.loss_before, digits)}$.",
-        "",
     ]
-    out += [
+    return out
+
+
+def _md_backward(step: StepWalkthrough, digits: int) -> list[str]:
+    per_example = step.batch and step.convention == "per-example"
+    mean = r"\frac{1}{n} \sum_i " if per_example else (r"\sum_i " if step.batch else "")
+    out = [
         "### 2. Backward pass",
         "",
-        r"$\delta^{[l]} = \partial J / \partial z^{[l]}$, read from the engine's gradients of "
-        r"the $z^{[l]}$ nodes. The delta rule gives the same: "
-        r"$\delta^{[L]} = \frac{\partial J}{\partial a^{[L]}} \odot f'(z^{[L]})$, "
-        r"$\delta^{[l]} = (W^{[l+1]})^T \delta^{[l+1]} \odot f'(z^{[l]})$; then "
-        r"$\frac{\partial J}{\partial W^{[l]}} = \delta^{[l]} (a^{[l-1]})^T$ and "
-        r"$\frac{\partial J}{\partial b^{[l]}} = \delta^{[l]}$"
-        + (" (summed over the examples)." if step.batch else "."),
+        r"Layer by layer from the output (bprop): layer $l$ receives "
+        r"$\partial J / \partial a^{[l]}$, makes "
+        r"$\delta^{[l]} = \partial J / \partial z^{[l]} = \partial J / \partial a^{[l]} "
+        r"\odot f'(z^{[l]})$ and returns "
+        rf"$\partial J / \partial W^{{[l]}} = {mean}\delta^{{[l]}} (a^{{[l-1]}})^T$, "
+        rf"$\partial J / \partial b^{{[l]}} = {mean}\delta^{{[l]}}$ and "
+        r"$\partial J / \partial a^{[l-1]} = (W^{[l]})^T \delta^{[l]}$, which the layer "
+        r"below receives. Every number is read from the engine's gradients and local "
+        r"derivatives. " + step.convention_note,
         "",
     ]
     for s in reversed(step.layers):
         k = s.index
         out += [f"**Layer {k}**", ""]
         headers, columns = ["neuron"], [[str(i + 1) for i in range(s.nout)]]
-        h, c = _per_example(step, f"$\\delta^{{[{k}]}}$", s.delta, digits)
-        headers += h
-        columns += c
+        for name, values in (
+            (f"$\\partial J / \\partial a^{{[{k}]}}$", s.grad_a),
+            (f"$f'(z^{{[{k}]}})$", s.fprime),
+            (f"$\\delta^{{[{k}]}}$", s.delta),
+        ):
+            h, c = _per_example(step, name, values, digits)
+            headers += h
+            columns += c
         if s.grad_biases is not None:
             headers.append(f"$\\partial J / \\partial b^{{[{k}]}}$")
             columns.append([fmt(v, digits) for v in s.grad_biases])
@@ -327,8 +484,17 @@ def to_markdown(step: StepWalkthrough, digits: int = 6) -> str:
             f"{_bmatrix(s.grad_weights, digits)}$$",
             "",
         ]
+        h, c = _per_example(
+            step, f"$\\partial J / \\partial a^{{[{k - 1}]}}$", s.grad_inputs, digits
+        )
+        out += [*_md_table(["input", *h], [[str(j + 1) for j in range(s.nin)], *c]), ""]
+    return out[:-1]
+
+
+def _md_update(step: StepWalkthrough, digits: int) -> list[str]:
+    eta = fmt(step.lr, digits)
     frozen = " Biases are not updated." if not step.update_biases else ""
-    out += [
+    out = [
         "### 3. Update",
         "",
         f"$W^{{[l]}} \\leftarrow W^{{[l]}} - \\eta \\, \\partial J / \\partial W^{{[l]}}$ "
@@ -355,7 +521,11 @@ def to_markdown(step: StepWalkthrough, digits: int = 6) -> str:
                 f"{_bmatrix([[b] for b in s.new_biases], digits)}$$",
                 "",
             ]
-    out += [
+    return out[:-1]
+
+
+def _md_after(step: StepWalkthrough, digits: int) -> list[str]:
+    return [
         "### 4. Forward pass again",
         "",
         f"Prediction $\\hat y = {_prediction(step.prediction_after, digits, ', ')}$ "
@@ -363,4 +533,25 @@ def to_markdown(step: StepWalkthrough, digits: int = 6) -> str:
         f"loss $J = {fmt(step.loss_after, digits)}$ (before: ${fmt(step.loss_before, digits)}$, "
         f"change ${fmt(step.loss_change, digits)}$).",
     ]
+
+
+_MD_PARTS = {
+    "forward": _md_forward,
+    "backward": _md_backward,
+    "update": _md_update,
+    "after": _md_after,
+}
+
+
+def to_markdown(step: StepWalkthrough, digits: int = 6, part: str | None = None) -> str:
+    """The iteration as Markdown, matrices in LaTeX (``$$\\begin{bmatrix}...``).
+
+    The whole of it, or the heading and one ``part`` (see :data:`PARTS`).
+    """
+    digits = _check_digits(digits)
+    _check_part(part)
+    out = _md_header(step, digits)
+    for name in PARTS if part is None else (part,):
+        out.append("")
+        out += _MD_PARTS[name](step, digits)
     return "\n".join(out) + "\n"

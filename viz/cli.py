@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,10 @@ __all__ = ["UsageError", "build_parser", "main"]
 PROG = "chainrule"
 
 EXAMPLES = ("backprop-by-hand", "two-two-two")
+
+#: The steps ``chainrule explain --step`` shows one at a time (nn.walkthrough's PARTS; kept
+#: here so that ``--help`` imports nothing of nn; a test pins the two together).
+STEPS = ("forward", "backward", "update", "after")
 
 
 class UsageError(Exception):
@@ -197,6 +202,130 @@ def _gradcheck_defaults() -> dict[str, float]:
     return {k: params[k].default for k in ("eps", "atol", "rtol")}
 
 
+def _floats(text: str, what: str) -> list[float]:
+    """``"1,-2.5"`` → ``[1.0, -2.5]``, or a UsageError naming ``what``."""
+    out = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise UsageError(f"{what} must be numbers separated by commas, got {text!r}") from None
+        if not math.isfinite(value):
+            raise UsageError(f"{what} must be finite numbers, got {text!r}")
+        out.append(value)
+    return out
+
+
+_PARAMETER = re.compile(r"layers\.(\d+)\.neurons\.(\d+)\.(?:w\.(\d+)|b)")
+
+
+def _load_mlp(path: str, activation: str, output_activation: str) -> Any:
+    """The MLP saved by ``Module.save`` at ``path`` (its shape read from the parameter names)."""
+    import json
+
+    from nn import ACTIVATIONS, MLP
+
+    for flag, act in (("--activation", activation), ("--output-activation", output_activation)):
+        if act not in ACTIVATIONS:
+            raise UsageError(f"{flag} must be one of {', '.join(ACTIVATIONS)}, got {act!r}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"--model {path!r}: no such file") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UsageError(f"--model {path!r} is not a JSON file saved by Module.save: {e}") from None
+    params = document.get("parameters") if isinstance(document, dict) else None
+    if not isinstance(params, dict) or not params:
+        raise UsageError(f"--model {path!r} is not a parameter file saved by Module.save")
+    shape: dict[int, dict[int, set[int | None]]] = {}
+    for name in params:
+        m = _PARAMETER.fullmatch(str(name))
+        if m is None:
+            raise UsageError(
+                f"--model {path!r}: parameter {name!r} is not an MLP's "
+                "(layers.L.neurons.I.w.J or layers.L.neurons.I.b)"
+            )
+        layer, neuron, w = int(m[1]), int(m[2]), m[3]
+        shape.setdefault(layer, {}).setdefault(neuron, set()).add(None if w is None else int(w))
+    weights, biases = [], []
+    for li in range(len(shape)):
+        neurons = shape.get(li)
+        if neurons is None or sorted(neurons) != list(range(len(neurons))):
+            raise UsageError(
+                f"--model {path!r}: the neurons of layer {li} are not numbered 0, 1, ..."
+            )
+        nin = max(len([j for j in ws if j is not None]) for ws in neurons.values())
+        weights.append([[0.0] * nin for _ in neurons])
+        biases.append([0.0] * len(neurons) if None in neurons[0] else None)
+    try:
+        model = MLP.from_weights(
+            weights, biases, activation=activation, output_activation=output_activation
+        )
+        model.load(path)  # validates every name and number; a mismatch changes nothing
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"--model {path!r}: {e}") from None
+    return model
+
+
+def _model_problem(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, str]:
+    """(model, inputs, targets, loss, title) from --example or --model/--input/--target."""
+    from nn import WORKED_EXAMPLES
+    from nn.walkthrough import LOSS_FUNCTIONS
+
+    if args.model is None:
+        if args.input or args.target:
+            raise UsageError("--input and --target go with --model (a saved model)")
+        example = WORKED_EXAMPLES[args.example]
+        return example.model(), example.x, example.y, example.loss, example.title
+    if args.example is not None:
+        raise UsageError("give either --example or --model, not both")
+    if not args.input or not args.target:
+        raise UsageError("--model needs --input X1,X2,... and --target Y (once per example)")
+    if len(args.input) != len(args.target):
+        raise UsageError(
+            f"give one --target per --input: got {len(args.input)} inputs and "
+            f"{len(args.target)} targets"
+        )
+    model = _load_mlp(args.model, args.activation, args.output_activation)
+    rows = [_floats(text, "--input") for text in args.input]
+    for row in rows:
+        if len(row) != model.nin:
+            raise UsageError(f"the model takes {model.nin} inputs, --input has {len(row)}")
+    targets: list[Any] = []
+    for text in args.target:
+        t = _floats(text, "--target")
+        targets.append(t[0] if len(t) == 1 else t)
+    if args.loss not in LOSS_FUNCTIONS:
+        raise UsageError(f"--loss must be one of {', '.join(LOSS_FUNCTIONS)}, got {args.loss!r}")
+    batch = len(rows) > 1
+    title = f"{args.model}: MLP {'-'.join(str(n) for n in [model.nin, *model.nouts])}"
+    return model, rows if batch else rows[0], targets if batch else targets[0], args.loss, title
+
+
+def _check_model(args: argparse.Namespace) -> int:
+    """``check --example`` / ``check --model``: every parameter against central differences."""
+    from nn import gradcheck_module
+
+    model, inputs, targets, loss, title = _model_problem(args)
+    try:
+        result = gradcheck_module(
+            model,
+            inputs,
+            targets,
+            loss=loss,
+            eps=args.eps,
+            atol=args.atol,
+            rtol=args.rtol,
+            raise_on_failure=False,
+        )
+    except (TypeError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    print(title)
+    print(result.to_text(), end="")
+    return 0 if result.ok else 1
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Analytic (backprop) and numeric (central differences) derivatives side by side."""
     from engine import Value, as_value, gradients, numerical_grad
@@ -206,6 +335,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not math.isfinite(v) or v < 0 or (name == "--eps" and not 0 < v < 1):
             allowed = "in (0, 1)" if name == "--eps" else ">= 0"
             raise UsageError(f"{name} must be a finite number {allowed}, got {v!r}")
+    if args.example is not None or args.model is not None:
+        if args.expr is not None:
+            raise UsageError("give an expression, or --example/--model, not both")
+        return _check_model(args)
+    if args.expr is None:
+        raise UsageError("give an expression to check (or --example NAME, or --model FILE)")
     expr, values = _expression(args.expr, args.assignments)
     out, leaves = _evaluate_values(expr, values)
     analytic = gradients(out, leaves)
@@ -238,11 +373,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"{'':{width}}  {'analytic':>18}  {'numeric':>18}  {'|diff|':>9}  {'tolerance':>9}")
     for name, a, n, diff, tol, ok in rows:
         mark = "ok" if ok else "MISMATCH"
-        print(f"{'d/d' + name:{width}}  {a:>18.10g}  {n:>18.10g}  {diff:>9.2e}  {tol:>9.2e}"
-              f"  {mark}")
+        print(
+            f"{'d/d' + name:{width}}  {a:>18.10g}  {n:>18.10g}  {diff:>9.2e}  {tol:>9.2e}  {mark}"
+        )
     bad = [r[0] for r in rows if not r[5]]
-    rule = (f"|analytic - numeric| <= atol + rtol*|numeric|, "
-            f"atol={atol:g}, rtol={rtol:g}, eps={eps:g}")
+    rule = (
+        f"|analytic - numeric| <= atol + rtol*|numeric|, atol={atol:g}, rtol={rtol:g}, eps={eps:g}"
+    )
     if bad:
         print(
             f"{len(bad)} of {len(rows)} derivatives disagree ({rule}). At a kink (relu, abs "
@@ -257,18 +394,91 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    """Print the walkthrough of one training iteration of a worked example."""
+    """Print the walkthrough of one training iteration, whole or one part at a time."""
     import textwrap
 
-    from nn import WORKED_EXAMPLES
+    from nn import WORKED_EXAMPLES, walk_through_step
 
-    example = WORKED_EXAMPLES[args.example]
-    record = example.walk_through()
-    if args.format == "markdown":
-        print(f"# {example.title}\n\n{example.summary}\n\n{record.to_markdown()}")
+    if not 1 <= args.digits <= 17:
+        raise UsageError(f"--digits must be between 1 and 17, got {args.digits}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr >= 0):
+        raise UsageError(f"--lr must be a finite number >= 0, got {args.lr!r}")
+    if args.model is None:
+        name = args.example or EXAMPLES[0]
+        if args.input or args.target:
+            raise UsageError("--input and --target go with --model (a saved model)")
+        example = WORKED_EXAMPLES[name]
+        title, summary = example.title, example.summary
+        model, x, y, loss = example.model(), example.x, example.y, example.loss
+        lr, update_biases, loss_name = example.lr, example.update_biases, example.loss_name
+        if args.lr is not None:
+            lr = args.lr
     else:
-        print(f"{example.title}\n\n{textwrap.fill(example.summary, 88)}\n\n{record.to_text()}")
+        model, x, y, loss, title = _model_problem(args)
+        summary = (
+            f"One gradient-descent step on the saved model {args.model} (hidden layers "
+            f"{args.activation}, output {args.output_activation}), loss {args.loss}."
+        )
+        lr = 0.1 if args.lr is None else args.lr
+        update_biases, loss_name = True, None
+    try:
+        record = walk_through_step(
+            model,
+            x,
+            y,
+            loss=loss,
+            lr=lr,
+            update_biases=update_biases,
+            loss_name=loss_name,
+            convention=args.convention,
+        )
+    except (TypeError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    if args.layer_view is not None:
+        _write_layer_view(record, args.layer_view, args.digits)
+    markdown = args.format == "markdown"
+    parts: list[str | None] = [args.step] if args.step else list(STEPS) if args.pause else [None]
+    for i, part in enumerate(parts):
+        if markdown:
+            body = record.to_markdown(args.digits, part)
+            text = f"# {title}\n\n{summary}\n\n{body}" if i == 0 else body.split("\n\n", 1)[1]
+        else:
+            body = record.to_text(args.digits, part)
+            head = f"{title}\n\n{textwrap.fill(summary, 88)}\n\n"
+            text = head + body if i == 0 else body.split("\n\n", 1)[1]
+        print(text, end="")
+        if args.pause and i < len(parts) - 1:
+            print(f"\n[Enter: step {i + 2} of {len(parts)}, {parts[i + 1]}]", flush=True)
+            if not sys.stdin.readline():  # end of input: show the rest without waiting
+                args.pause = False
+            print()
     return 0
+
+
+def _write_layer_view(record: Any, path_text: str, digits: int) -> None:
+    from viz.layer_view import render_layer_view
+    from viz.render import INSTALL_HINT, GraphvizError, GraphvizNotFoundError
+
+    path = Path(path_text)
+    if not path.parent.is_dir():
+        raise UsageError(f"the directory of --layer-view {path_text!r} does not exist")
+    try:
+        render_layer_view(record, path, digits=min(digits, 6))
+    except ValueError as e:
+        raise UsageError(f"--layer-view: {e}") from None
+    except GraphvizNotFoundError:
+        fallback = path.with_suffix(".dot")
+        render_layer_view(record, fallback, digits=min(digits, 6))
+        print(
+            f"{PROG} explain: the Graphviz 'dot' program is missing; wrote {fallback} "
+            f"instead ({INSTALL_HINT})",
+            file=sys.stderr,
+        )
+        return
+    except GraphvizError as e:
+        print(f"{PROG} explain: {e}", file=sys.stderr)
+        return
+    print(f"wrote {path}", file=sys.stderr)
 
 
 # --- demo -------------------------------------------------------------------------------
@@ -284,6 +494,85 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out!r} is a file, not a directory")
     return run_demo(steps=args.steps, seed=args.seed, out=out, compile=not args.eager)
+
+
+# --- steps ------------------------------------------------------------------------------
+
+
+def cmd_steps(args: argparse.Namespace) -> int:
+    """Write the step-through page of an expression (and, with --frames, one SVG per step)."""
+    from viz.render import INSTALL_HINT, GraphvizError, GraphvizNotFoundError
+    from viz.step_page import step_through
+
+    if not 1 <= args.digits <= 17:
+        raise UsageError(f"--digits must be between 1 and 17, got {args.digits}")
+    path = Path(args.output)
+    if path.is_dir():
+        raise UsageError(f"{args.output!r} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"the directory of {args.output!r} does not exist")
+    frames = Path(args.frames) if args.frames is not None else None
+    if frames is not None and frames.exists() and not frames.is_dir():
+        raise UsageError(f"--frames {args.frames!r} is a file, not a directory")
+    if frames is not None and not frames.parent.is_dir():
+        raise UsageError(f"the directory holding --frames {args.frames!r} does not exist")
+    expr, values = _expression(args.expr, args.assignments)
+    out, _leaves = _evaluate_values(expr, values)
+    if "out" not in values and not out.label:
+        out.label = "out"  # a name for the formulas: grad(out) = 1
+    try:
+        steps = step_through(
+            out,
+            rankdir=args.rankdir,
+            fmt=f"{{:.{args.digits}g}}",
+            title=args.expr,
+            max_nodes=None,  # bounded by the expression's length
+        )
+        steps.save(path)
+        written = steps.save_frames(frames) if frames is not None else []
+    except GraphvizNotFoundError:
+        print(
+            f"{PROG} steps: the Graphviz 'dot' program is missing; the page draws the graph "
+            f"with it. To get it, {INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return 1
+    except GraphvizError as e:
+        print(f"{PROG} steps: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:  # a path that is not a regular file
+        raise UsageError(str(e)) from None
+    n_fwd, n_bwd = len(steps.steps.forward), len(steps.steps.backward)
+    print(f"wrote {path}: {n_fwd} forward and {n_bwd} backward steps; open it in a browser "
+          "and step with the arrow keys")
+    if frames is not None:
+        print(f"wrote {len(written)} frames to {frames}/ ({written[0].name} ...)")
+    return 0
+
+
+def _add_steps_parser(sub: Any) -> None:
+    steps = _subparser(
+        sub,
+        "steps",
+        "step through the forward and backward pass in a browser page",
+        "Evaluate EXPR at the given values and write one self-contained HTML page (no\n"
+        "server, no internet) that steps through the forward pass node by node, then the\n"
+        "backward pass in the order backward() finishes each node, with the chain rule\n"
+        "written out with numbers at every step. Arrow keys step, space plays.",
+        "example:\n"
+        '  chainrule steps "tanh(x*w + b)" x=2 w=-3 b=6.88 -o steps.html\n'
+        '  chainrule steps "x*y + sin(x)" x=1 y=2 --frames frames/   # one SVG per step',
+    )
+    add = steps.add_argument
+    add("expr", metavar="EXPR", help=_EXPR_HELP)
+    add("assignments", nargs="*", metavar="NAME=VALUE", help="a value for each variable")
+    add("-o", "--output", default="steps.html", metavar="PATH",
+        help="the page to write (default steps.html)")
+    add("--frames", metavar="DIR", help="also write one SVG per step into DIR (for slides)")
+    add("--rankdir", choices=("LR", "TB"), default="LR", help="left to right (default) or top down")
+    add("--digits", type=int, default=4, metavar="D",
+        help="significant digits shown, 1 to 17 (default 4; the exact value is shown too)")
+    steps.set_defaults(run=cmd_steps)
 
 
 # --- the parser -------------------------------------------------------------------------
@@ -305,6 +594,44 @@ _EXPR_HELP = (
     "an expression in the variables, e.g. 'tanh(x*w + b)': numbers, names, + - * / **, "
     "parentheses and the functions " + ", ".join(FUNCTIONS)
 )
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    """--model, --input, --target, --loss and the activations (check and explain)."""
+    add = parser.add_argument
+    add("--model", metavar="FILE", help="a model saved with Module.save (an nn.MLP's parameters)")
+    add(
+        "--input",
+        action="append",
+        metavar="X1,X2,...",
+        help="an input vector for --model; repeat for a batch (write --input=-1,2 when "
+        "it starts with a minus)",
+    )
+    add(
+        "--target",
+        action="append",
+        metavar="Y",
+        help="its target (a number, or Y1,Y2,... for several outputs); one per --input",
+    )
+    add(
+        "--loss",
+        default="mse_loss",
+        metavar="NAME",
+        help="the loss for --model: mse_loss (default), binary_cross_entropy, "
+        "binary_cross_entropy_with_logits, cross_entropy or hinge_loss",
+    )
+    add(
+        "--activation",
+        default="relu",
+        metavar="F",
+        help="the hidden layers' activation of --model (default relu, as nn.MLP's)",
+    )
+    add(
+        "--output-activation",
+        default="linear",
+        metavar="F",
+        help="the last layer's activation of --model (default linear, as nn.MLP's)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -377,15 +704,30 @@ def build_parser() -> argparse.ArgumentParser:
         "1 when any pair differs by more than atol + rtol*|numeric| (engine.gradcheck's rule).",
         "example:\n"
         '  chainrule check "sin(x) * y" x=1 y=2\n'
-        '  chainrule check "relu(x)" x=0        # a kink: they disagree, exit status 1',
+        '  chainrule check "relu(x)" x=0        # a kink: they disagree, exit status 1\n'
+        "  chainrule check --example backprop-by-hand   # every weight of the network\n"
+        "  chainrule check --model model.json --input 0.5,-1 --target 1 \\\n"
+        "      --loss binary_cross_entropy --output-activation sigmoid\n\n"
+        "With --example or --model, every parameter of the network (layers.0.neurons.1.w.0\n"
+        "...) is nudged by +-h, h = eps*max(1, |value|), and the loss's central difference is\n"
+        "compared with backprop's gradient (nn.gradcheck_module).",
     )
     add = check.add_argument
-    add("expr", metavar="EXPR", help=_EXPR_HELP)
+    add("expr", metavar="EXPR", nargs="?", help=_EXPR_HELP)
     add("assignments", nargs="*", metavar="NAME=VALUE", help="a value for each variable")
-    for flag, what in (("eps", "step of the differences"), ("atol", "absolute tolerance"),
-                       ("rtol", "relative tolerance")):
-        add(f"--{flag}", type=float, default=defaults[flag],
-            help=f"{what} (default {defaults[flag]:g})")
+    for flag, what in (
+        ("eps", "step of the differences"),
+        ("atol", "absolute tolerance"),
+        ("rtol", "relative tolerance"),
+    ):
+        add(
+            f"--{flag}",
+            type=float,
+            default=defaults[flag],
+            help=f"{what} (default {defaults[flag]:g})",
+        )
+    add("--example", choices=EXAMPLES, help="check every parameter of a worked example's network")
+    _model_options(check)
     check.set_defaults(run=cmd_check)
 
     explain = _subparser(
@@ -396,13 +738,44 @@ def build_parser() -> argparse.ArgumentParser:
         "forward pass layer by layer, the loss, the error delta = dJ/dz of every layer, the\n"
         "weight gradients, the update, and the forward pass again.\n\n"
         "  backprop-by-hand  a 2-3-1 sigmoid network, binary cross-entropy, learning rate 0.1\n"
-        "  two-two-two       a 2-2-2 sigmoid network, squared error, learning rate 0.5",
-        "example:\n  chainrule explain --example two-two-two --format markdown",
+        "  two-two-two       a 2-2-2 sigmoid network, squared error, learning rate 0.5\n\n"
+        "or of your own saved model (Module.save) on your examples: --model FILE with one\n"
+        "--input and one --target per example.",
+        "example:\n  chainrule explain --example two-two-two --format markdown\n"
+        "  chainrule explain --step backward --digits 4\n"
+        "  chainrule explain --pause\n"
+        "  chainrule explain --model model.json --activation sigmoid \\\n"
+        "      --output-activation sigmoid --input 0,1 --target 1 --input 1,1 --target 0 \\\n"
+        "      --loss mse_loss --convention per-example",
     )
     add = explain.add_argument
-    add("--example", choices=EXAMPLES, default=EXAMPLES[0], help="default: backprop-by-hand")
+    add("--example", choices=EXAMPLES, help="default: backprop-by-hand")
     add("--format", choices=("text", "markdown"), default="text", help="default: text")
+    add(
+        "--digits",
+        type=int,
+        default=6,
+        metavar="D",
+        help="significant digits of every number, 1 to 17 (default 6)",
+    )
+    add("--step", choices=STEPS, help="show only this step (after the heading)")
+    add(
+        "--pause",
+        action="store_true",
+        help="show one step at a time, waiting for Enter between them",
+    )
+    add(
+        "--convention",
+        choices=("batch", "per-example"),
+        default="batch",
+        help="a batch's per-example delta: dJ/dz of the batch loss (with the mean's 1/n), "
+        "or the delta-rule derivation's delta_i without 1/n (default batch)",
+    )
+    add("--lr", type=float, metavar="ETA", help="learning rate (default: the example's, or 0.1)")
+    add("--layer-view", metavar="PATH", help="also draw the network as layers (svg, png, pdf, dot)")
+    _model_options(explain)
     explain.set_defaults(run=cmd_explain)
+    _add_steps_parser(sub)
     return parser
 
 

@@ -125,10 +125,7 @@ def count_nodes(root: Value, limit: int | None = None) -> int:
     stack = [root]
     while stack:
         node = stack.pop()
-        a = node._a
-        if a is None:
-            continue
-        for parent in (a, node._b) if node._db is not None else (a,):
+        for parent in node.parents:
             if parent not in seen:
                 seen.add(parent)
                 if limit is not None and len(seen) > limit:

@@ -1,4 +1,5 @@
-"""Plots with matplotlib (the optional ``plot`` extra): a decision boundary, training curves.
+"""Plots with matplotlib (the optional ``plot`` extra): a decision boundary, training curves,
+the loss against one nudged weight.
 
 matplotlib is imported inside the functions, never when :mod:`viz` is imported.
 The figures are made with ``matplotlib.figure.Figure`` directly, not with pyplot:
@@ -20,7 +21,12 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_decision_boundary", "plot_training_curves", "require_matplotlib"]
+__all__ = [
+    "plot_decision_boundary",
+    "plot_nudge",
+    "plot_training_curves",
+    "require_matplotlib",
+]
 
 #: Point colours by class (a colour-blind-safe pair first, then more for more classes).
 CLASS_COLORS = ("#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2")
@@ -169,8 +175,16 @@ def plot_decision_boundary(
     for k in classes:
         px = [p[0] for p, t in zip(points, labels, strict=True) if t == k]
         py = [p[1] for p, t in zip(points, labels, strict=True) if t == k]
-        ax.scatter(px, py, s=22, color=CLASS_COLORS[k % len(CLASS_COLORS)],
-                   edgecolors="white", linewidths=0.6, label=f"class {k}", zorder=3)
+        ax.scatter(
+            px,
+            py,
+            s=22,
+            color=CLASS_COLORS[k % len(CLASS_COLORS)],
+            edgecolors="white",
+            linewidths=0.6,
+            label=f"class {k}",
+            zorder=3,
+        )
     hits = sum(p == t for p, t in zip(predicted, labels, strict=True))
     ax.set_title(title or f"decision boundary (accuracy {hits / len(points):.0%})")
     ax.set_xlabel("x0")
@@ -222,13 +236,67 @@ def plot_training_curves(
     ax.grid(True, alpha=0.3)
     if accuracy:
         ax = axes[1]
-        ax.plot(range(1, len(accuracy) + 1), [100 * a for a in accuracy], color="#2563eb",
-                linewidth=1.6)
+        ax.plot(
+            range(1, len(accuracy) + 1), [100 * a for a in accuracy], color="#2563eb", linewidth=1.6
+        )
         ax.set_ylim(0, 101)
         ax.set_xlabel("step")
         ax.set_ylabel("accuracy (%)")
         ax.set_title(f"accuracy (final {accuracy[-1]:.0%})")
         ax.grid(True, alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        _save(fig, path)
+    return fig
+
+
+def plot_nudge(
+    nudge: Any,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Two panels from an :func:`nn.nudge` result: what a gradient means, and how to check it.
+
+    Left: the loss J against the parameter θ around its value, with the tangent line
+    whose slope is backprop's ∂J/∂θ. Right: |finite-difference slope − ∂J/∂θ| against ε
+    on log-log axes: the truncation error falls as ε² until rounding (∝ 1/ε) takes over.
+    An error of exactly 0 is drawn at the bottom of the axis. Writes the figure to
+    ``path`` if given; returns the Figure.
+    """
+    for attr in ("thetas", "losses", "tangent", "epsilons", "errors", "name", "grad"):
+        if not hasattr(nudge, attr):
+            raise TypeError(f"plot_nudge takes what nn.nudge returns, not {type(nudge).__name__}")
+    fig = _new_figure((10.0, 3.8))
+    left, right = fig.subplots(1, 2)
+    thetas = nudge.thetas
+    left.plot(thetas, nudge.losses, color="#0f172a", linewidth=1.8, label="J(θ)")
+    lo, hi = thetas[0], thetas[-1]
+    left.plot(
+        [lo, hi],
+        [nudge.tangent(lo), nudge.tangent(hi)],
+        color="#b91c1c",
+        linestyle="--",
+        linewidth=1.4,
+        label=f"tangent, slope ∂J/∂θ = {nudge.grad:.4g}",
+    )
+    left.scatter([nudge.value], [nudge.loss], color="#b91c1c", zorder=3, s=28)
+    left.set_xlabel(f"θ = {nudge.name}")
+    left.set_ylabel("loss J")
+    left.set_title("nudge one weight, watch the loss")
+    left.legend(loc="best", fontsize="small")
+    left.grid(True, alpha=0.3)
+    errors = nudge.errors
+    positive = [e for e in errors if e > 0]
+    floor = min(positive) / 10 if positive else 1e-17
+    shown = [e if e > 0 else floor for e in errors]
+    right.loglog(nudge.epsilons, shown, marker="o", color="#2563eb", linewidth=1.4)
+    right.invert_xaxis()
+    right.set_xlabel("ε (shrinking →)")
+    right.set_ylabel("|(J(θ+ε) − J(θ−ε))/2ε − ∂J/∂θ|")
+    right.set_title("finite differences: truncation, then rounding")
+    right.grid(True, which="both", alpha=0.3)
     if title:
         fig.suptitle(title)
     if path is not None:

@@ -173,3 +173,30 @@ def test_a_gradient_that_overflows_raises() -> None:
     with pytest.raises(OverflowError, match=r"d\(output\)/d\('x'\) comes out as inf"):
         gradients(out, [y, x])
     assert gradients(out, [y]) == (1.0,)
+
+
+def test_the_walk_reads_the_public_protocol_only() -> None:
+    """Value's node layout (_a _b _da _db) stays inside engine/value.py and
+    engine/backward.py: gradients() reads .parents, .local_grads and .param."""
+    import ast
+    import pathlib
+
+    import engine.autograd as module
+
+    tree = ast.parse(pathlib.Path(module.__file__).read_text())
+    private = sorted(
+        f"line {node.lineno}: .{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in {"_a", "_b", "_da", "_db"}
+    )
+    assert private == []
+
+
+def test_second_derivatives_through_a_parametrised_op() -> None:
+    # x ** 3 keeps its 3 in the node (.param): the rule gets it as its second argument.
+    x = Value(2.0)
+    y = x**3 + (x * 0.5).leaky_relu(0.25) * x
+    (dx,) = gradients(y, [x], create_graph=True)
+    (dxx,) = gradients(dx, [x])
+    assert dx.data == 3 * 4.0 + 2 * 0.5 * 2.0  # 3x² + d(0.5 x²)/dx
+    assert dxx == 6 * 2.0 + 1.0  # 6x + 1

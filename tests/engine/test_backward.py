@@ -5,16 +5,20 @@ from __future__ import annotations
 import gc
 import itertools
 import math
+import operator
 import re
 import sys
+from collections.abc import Callable
 
 import pytest
 from hypothesis import assume, given
+from hypothesis import strategies as st
 
 import engine
 from engine import Value, gradients, numerical_grad, toposort
+from engine.backward import backward_reference
 from engine.testing import SMOOTH_OPS
-from tests.strategies import Expression, bounded_expression, expressions, small_floats
+from tests.strategies import Expression, bounded_expression, expressions, floats, small_floats
 
 # --- toposort --------------------------------------------------------------------------
 
@@ -413,3 +417,300 @@ def test_adding_back_an_old_grad_that_overflows_raises() -> None:
     with pytest.raises(OverflowError, match="comes out as inf"):
         y.backward()
     assert x.grad == 1e308 and y.grad == 0.0
+
+
+# --- the fast pass against its specification, backward_reference --------------------------
+
+# Ops of every node layout: binary (two parents, possibly the same node), unary, unary
+# with a constant parameter, and a number lifted to a constant leaf. Kinks (relu, abs,
+# max) are welcome: nothing here is compared with central differences.
+_UNARY: dict[str, Callable[[Value], Value]] = {
+    "neg": operator.neg,
+    "tanh": Value.tanh,
+    "sin": Value.sin,
+    "sigmoid": Value.sigmoid,
+    "relu": Value.relu,
+    "abs": abs,
+    "identity": Value.identity,
+    "cube": lambda a: a**3,  # a parameter in the node
+    "leaky": lambda a: a.leaky_relu(0.25),
+    "scale": lambda a: a * 1.5,  # a lifted constant leaf
+}
+_BINARY: dict[str, Callable[[Value, Value], Value]] = {
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "div": lambda a, b: a / (1.0 + b * b),
+    "max": Value.max,
+}
+# Exact arithmetic on small integers: every product and sum is an integer below 2**53.
+_INTEGER_UNARY = {"neg": operator.neg, "cube": _UNARY["cube"], "twice": lambda a: a * 2}
+_INTEGER_BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul}
+
+Program = tuple[tuple[float, ...], tuple[tuple[str, int, int], ...], int]
+
+
+@st.composite
+def _programs(draw: st.DrawFn, integers: bool = False) -> Program:
+    """(inputs, steps, root slot): straight-line code whose steps may read any earlier
+    slot, so sub-expressions are shared, nodes have several consumers at different
+    depths, and ``x * x`` (both parents the same node) occurs."""
+    unary, binary = (_INTEGER_UNARY, _INTEGER_BINARY) if integers else (_UNARY, _BINARY)
+    number = st.integers(-3, 3).map(float) if integers else floats(-2.0, 2.0)
+    xs = tuple(draw(st.lists(number, min_size=1, max_size=4)))
+    steps = []
+    for k in range(draw(st.integers(1, 25))):
+        name = draw(st.sampled_from(sorted(unary) + sorted(binary)))
+        i = draw(st.integers(0, len(xs) + k - 1))
+        j = draw(st.integers(0, len(xs) + k - 1))
+        steps.append((name, i, j))
+    root = draw(st.integers(0, len(xs) + len(steps) - 1))
+    return xs, tuple(steps), root
+
+
+def _build(program: Program, integers: bool = False) -> list[Value]:
+    """A fresh graph of ``program``: every slot (inputs, then one per step)."""
+    xs, steps, _ = program
+    unary, binary = (_INTEGER_UNARY, _INTEGER_BINARY) if integers else (_UNARY, _BINARY)
+    slots = [Value(x) for x in xs]
+    try:
+        for name, i, j in steps:
+            out = unary[name](slots[i]) if name in unary else binary[name](slots[i], slots[j])
+            slots.append(out)
+    except OverflowError:  # a forward value beyond float64: not this test's subject
+        assume(False)
+    return slots
+
+
+def _nodes(slots: list[Value]) -> list[Value]:
+    """Every node of the graphs of ``slots``, constants included, in a fixed order."""
+    seen: dict[Value, None] = {}
+    for s in slots:
+        for n in toposort(s):
+            seen.setdefault(n)
+    return list(seen)
+
+
+def _bits(grads: list[object]) -> list[str]:
+    """Grads as exact text: float.hex tells 0.0 from -0.0 (None stays None)."""
+    return [g.hex() if isinstance(g, float) else repr(g) for g in grads]
+
+
+@given(_programs(), st.data())
+def test_backward_equals_its_reference_bit_for_bit(program: Program, data: st.DataObject) -> None:
+    """Same graph, same order of additions (toposort's, backward()'s own): the fast
+    pass and the ten-line specification give the same grads to the last bit, on every
+    node, from grads of 0, None or earlier amounts, and again on a second pass."""
+    fast_slots, ref_slots = _build(program), _build(program)
+    fast, ref = _nodes(fast_slots), _nodes(ref_slots)
+    assert [n.data for n in fast] == [n.data for n in ref]  # the same graph twice
+    before = data.draw(
+        st.lists(
+            st.one_of(st.just(0.0), st.none(), floats(-4.0, 4.0)),
+            min_size=len(fast),
+            max_size=len(fast),
+        ),
+        label="grads before",
+    )
+    for f, r, g in zip(fast, ref, before, strict=True):
+        f.grad = r.grad = g  # type: ignore[assignment]
+    seed = data.draw(st.sampled_from([1.0, -0.5, 3.0, -0.0]), label="seed")
+    root = program[2]
+    for _ in range(2):  # the second pass adds onto the first one's grads
+        try:
+            fast_slots[root].backward(seed)
+        except OverflowError:
+            # backward() raises exactly where the specification's grads are not finite
+            backward_reference(ref_slots[root], seed)
+            assert not all(math.isfinite(n.grad) for n in ref if n.grad is not None)
+            return
+        backward_reference(ref_slots[root], seed)
+        assert _bits([n.grad for n in fast]) == _bits([n.grad for n in ref]), program
+
+
+Fan = tuple[float, tuple[float, ...], tuple[int, ...], tuple[tuple[int, int], ...]]
+
+
+@st.composite
+def _fans(draw: st.DrawFn) -> Fan:
+    """One shared node ``s = x * 1.0`` with 3 to 7 consumers ``s * w`` at different
+    depths, summed by a random tree: ``s.grad`` is a sum of 3 to 7 terms, and weights
+    of ±1e16 beside 1.0 make its bits depend on the order of the additions."""
+    k = draw(st.integers(3, 7))
+    weight = st.sampled_from([1e16, -1e16, 1.0, -1.0, 3.0, 1e-16]) | floats(-2.0, 2.0)
+    weights = tuple(draw(st.lists(weight, min_size=k, max_size=k)))
+    depths = tuple(draw(st.lists(st.integers(0, 3), min_size=k, max_size=k)))
+    merges = tuple(
+        (draw(st.integers(0, n - 1)), draw(st.integers(0, n - 2))) for n in range(k, 1, -1)
+    )
+    return draw(floats(-2.0, 2.0)), weights, depths, merges
+
+
+def _build_fan(fan: Fan) -> Value:
+    x0, weights, depths, merges = fan
+    s = Value(x0) * 1.0
+    items = []
+    for w, depth in zip(weights, depths):
+        c = s * w
+        for _ in range(depth):
+            c = c * 1.0
+        items.append(c)
+    for i, j in merges:
+        a = items.pop(i)
+        items.append(a + items.pop(j))
+    return items[0]
+
+
+@given(_fans())
+def test_backward_equals_its_reference_on_wide_fans(fan: Fan) -> None:
+    """The same, where the order of additions shows: a fast pass that took the
+    consumers of ``s`` in another order than toposort's fails here (tried: it does)."""
+    fast, ref = _build_fan(fan), _build_fan(fan)
+    fast.backward()
+    backward_reference(ref)
+    assert _bits([n.grad for n in toposort(fast)]) == _bits([n.grad for n in toposort(ref)])
+
+
+def _dfs_order(root: Value, b_first: bool) -> list[Value]:
+    """Another topological order: micrograd's depth-first post-order (iterative),
+    visiting each node's parents a-first or b-first."""
+    order: list[Value] = []
+    expanded: set[Value] = set()
+    stack: list[tuple[Value, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)  # after every node it depends on
+            continue
+        if node in expanded:
+            continue
+        expanded.add(node)
+        stack.append((node, True))
+        parents = node.parents[::-1] if b_first else node.parents
+        stack.extend((p, False) for p in reversed(parents))  # the first one on top
+    return order
+
+
+def _abs_gradients(root: Value) -> dict[Value, float]:
+    """The chain rule with |local| everywhere: the sum over paths of |products|."""
+    grads = {root: 1.0}
+    for node in reversed(toposort(root)):
+        g = grads.get(node, 0.0)
+        for parent, local in zip(node.parents, node.local_grads):
+            grads[parent] = grads.get(parent, 0.0) + g * abs(local)
+    return grads
+
+
+@pytest.mark.parametrize("b_first", [False, True])
+@given(program=_programs())
+def test_another_order_of_additions_differs_by_rounding_only(
+    b_first: bool, program: Program
+) -> None:
+    """In another topological order the same products are summed in another order.
+    Each grad is a sum over paths of products of local derivatives, each term reaching
+    the result through at most 2N roundings (N nodes: a product and a sum per node), so
+    both results lie within gamma(2N) * sum|terms| of the exact one (Higham, Accuracy
+    and Stability of Numerical Algorithms, 3.1), gamma(n) = n u / (1 - n u), u = 2**-53,
+    and within twice that of each other. sum|terms| is the pass with |local|, itself
+    computed with rounding (all terms >= 0, relative error below gamma(2N))."""
+    fast_slots, other_slots = _build(program), _build(program)
+    root = program[2]
+    try:
+        fast_slots[root].backward()
+    except OverflowError:
+        assume(False)
+    backward_reference(other_slots[root], order=_dfs_order(other_slots[root], b_first))
+    assert _is_topological(_dfs_order(fast_slots[root], b_first))
+    fast, other = toposort(fast_slots[root]), toposort(other_slots[root])
+    u, n = 2.0**-53, 2 * len(fast) + 2
+    gamma = n * u / (1 - n * u)
+    bound = _abs_gradients(fast_slots[root])
+    for f, o in zip(fast, other, strict=True):
+        assert f.data == o.data
+        assert abs(f.grad - o.grad) <= 2 * gamma * bound[f] * (1 + gamma), (program, f, o)
+
+
+@pytest.mark.parametrize("b_first", [False, True])
+@given(program=_programs(integers=True))
+def test_another_order_of_exact_additions_is_bit_for_bit(b_first: bool, program: Program) -> None:
+    """Integer data and local derivatives, and every |partial sum| <= the |local| pass's
+    grad < 2**53: all arithmetic is exact, so every order gives the same bits."""
+    fast_slots, other_slots = _build(program, integers=True), _build(program, integers=True)
+    root = program[2]
+    bound = _abs_gradients(fast_slots[root])
+    assume(max(bound.values()) < 2.0**53)
+    assume(all(abs(n.data) < 2.0**53 for n in bound))
+    fast_slots[root].backward()
+    backward_reference(other_slots[root], order=_dfs_order(other_slots[root], b_first))
+    fast, other = toposort(fast_slots[root]), toposort(other_slots[root])
+    assert _bits([n.grad for n in fast]) == _bits([n.grad for n in other])
+
+
+def test_the_dfs_order_is_another_order() -> None:
+    # The order tests above compare something: the two orders do differ (the diamond's
+    # middle nodes come in the other order), and the sum really depends on the order.
+    x = Value(0.5)
+    s = x * 1.0
+    c1, c2 = s * 1e16, s * 1.0
+    out = (c1 + c2) + s * -1e16
+    orders = [toposort(out), _dfs_order(out, False), _dfs_order(out, True)]
+    assert len({tuple(map(id, o)) for o in orders}) == 3
+    assert all(_is_topological(o) for o in orders)
+
+
+def test_the_reference_reads_only_the_public_protocol() -> None:
+    # A node that offers .parents / .local_grads / .grad and nothing else is enough.
+    class Node:
+        def __init__(self, parents: tuple[Node, ...] = (), local: tuple[float, ...] = ()):
+            self.parents, self.local_grads, self.grad = parents, local, 0.0
+
+    x = Node()
+    y = Node((x, x), (3.0, 3.0))  # y = x * x at x = 1.5
+    z = Node((y,), (2.0,))
+    backward_reference(z, order=[x, y, z])  # type: ignore[arg-type]
+    assert (x.grad, y.grad, z.grad) == (12.0, 2.0, 1.0)
+
+
+def test_engine_backward_imports_no_engine_value_at_run_time() -> None:
+    """engine.value imports engine.backward; the reverse import is for type checkers only
+    (under TYPE_CHECKING), so there is no import cycle."""
+    import ast
+    import pathlib
+
+    import engine.backward as module
+
+    tree = ast.parse(pathlib.Path(module.__file__).read_text())
+    type_only = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+        for n in ast.walk(node)
+    }
+    imported = {
+        (node.module or "") if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in type_only
+        for alias in node.names
+    }
+    assert imported, "the test reads the module's imports"
+    assert not {m for m in imported if m in ("engine", "engine.value") or ".value" in m}
+    assert "engine.value" in {
+        n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and id(n) in type_only
+    }
+
+
+def test_seed_gradient_too_large_for_a_float_is_named() -> None:
+    x = Value(2.0)
+    y = x * 3.0
+    with pytest.raises(ValueError, match=r"backward\(\) gradient is too large for a float: 1000"):
+        y.backward(10**400)  # type: ignore[arg-type]
+    assert x.grad == 0.0 and y.grad == 0.0  # nothing half-changed
+
+
+def test_seed_gradient_of_any_real_number_type() -> None:
+    from fractions import Fraction
+
+    x = Value(2.0)
+    y = x * 3.0
+    y.backward(Fraction(1, 2))  # type: ignore[arg-type]
+    assert x.grad == 1.5 and type(y.grad) is float

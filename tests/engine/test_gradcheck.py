@@ -83,9 +83,12 @@ def test_numerical_grad_evaluates_without_recording() -> None:
 
 
 def test_numerical_grad_eps() -> None:
-    # A larger step has a larger truncation error: (x³)' at 2 with eps 1e-2 is 12 + 1e-4.
-    (d,) = numerical_grad(lambda x: x**3, 2.0, eps=1e-2)
+    # A larger step has a larger truncation error, h² f'''/6 = h² for x³: (x³)' at 2 with a
+    # fixed step of 1e-2 is 12 + 1e-4; with the relative step h = 1e-2 * |2|, 12 + 4e-4.
+    (d,) = numerical_grad(lambda x: x**3, 2.0, eps=1e-2, relative=False)
     assert d == pytest.approx(12.0001, abs=1e-9)
+    (d,) = numerical_grad(lambda x: x**3, 2.0, eps=1e-2)
+    assert d == pytest.approx(12.0004, abs=1e-9)
 
 
 @pytest.mark.parametrize("eps", [0.0, -1e-6, 1.0, math.nan, True, "1e-6"])
@@ -99,9 +102,10 @@ def test_eps_is_checked(eps: object) -> None:
 @pytest.mark.parametrize(
     ("bad", "error", "pattern"),
     [
-        ("1", TypeError, "input 1 must be a finite number or a Value, got '1'"),
-        (True, TypeError, "input 1 must be a finite number or a Value, got True"),
-        (None, TypeError, "got None"),
+        ("1", TypeError, r"input 1 must be a real number, not str \('1'\)"),
+        (True, TypeError, r"input 1 must be a real number, not bool \(True\)"),
+        (None, TypeError, "not NoneType"),
+        (10**400, ValueError, "input 1 is too large for a float"),
         (math.nan, ValueError, "input 1 must be finite, got nan"),
         (math.inf, ValueError, "got inf"),
     ],
@@ -120,8 +124,99 @@ def test_no_inputs() -> None:
 
 
 def test_f_failing_at_a_perturbed_point_is_reported() -> None:
-    with pytest.raises(ValueError, match=r"f raised at input 0 - eps .*log\(-1e-06\)"):
+    with pytest.raises(ValueError, match=r"f raised at input 0 - step 1e-06 .*log\(-1e-06\)"):
         numerical_grad(lambda x: x.log(), 0.0)
+
+
+# --- the step scales with |x|; a fixed step on request ----------------------------------
+
+
+def test_the_step_scales_with_large_inputs() -> None:
+    # A fixed step of 1e-6 vanishes in the rounding of 1e308 (1e308 + 1e-6 == 1e308) and
+    # the slope of x * 1.0 came out 0.0. With h = 1e-6 * 1e308, x ± h are exact to
+    # ulp(1e308) / h = 2e-10 (relative), and so is the quotient.
+    (d,) = numerical_grad(lambda x: x * 1.0, 1e308)
+    assert d == pytest.approx(1.0, rel=1e-9)
+    # The same rounding bound for x * x at 1e154: 2x = 2e154.
+    assert numerical_grad(lambda x: x * x, -1e154)[0] == pytest.approx(-2e154, rel=1e-9)
+    assert gradcheck(lambda x: x * x, 1e154)
+    assert gradcheck(lambda x, y: x * y, 1e150, -3e-150)
+    assert gradgradcheck(lambda x: x**3, 1e100)  # the Hessian's differences scale too
+
+
+def test_a_fixed_step_on_request() -> None:
+    # relative=False: the textbook (f(x + eps) - f(x - eps)) / (2 eps), bit for bit.
+    def f(x: Value) -> Value:
+        return x.exp()
+
+    def plain(x: float) -> float:
+        return math.exp(x)
+
+    for x in (3.0, -7.5, 0.25):
+        fixed = (plain(x + 1e-3) - plain(x - 1e-3)) / (2 * 1e-3)
+        assert numerical_grad(f, x, eps=1e-3, relative=False) == (fixed,)
+    # ... and it vanishes where the relative step does not
+    assert numerical_grad(lambda x: x * 1.0, 1e308, relative=False) == (0.0,)
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda x: x * x, 1e154, relative=False)
+
+
+@given(st.floats(-1.0, 1.0), st.sampled_from([1e-2, 1e-6, 1e-10]))
+def test_both_steps_agree_for_inputs_up_to_1(x: float, eps: float) -> None:
+    # For |x| <= 1 the relative step is eps itself: notebook 04's sweep at x = 1 is the
+    # textbook formula either way.
+    def f(v: Value) -> Value:
+        return v.sin() * v
+
+    assert numerical_grad(f, x, eps=eps) == numerical_grad(f, x, eps=eps, relative=False)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_value_of_f_is_refused_naming_the_input(bad: float) -> None:
+    with pytest.raises(ValueError, match=rf"f returned {bad!r} at input 0 \+ step 1e-06"):
+        numerical_grad(lambda x: bad, 1.0)
+    with pytest.raises(ValueError, match=rf"f returned {bad!r} at input 1 "):
+        numerical_grad(lambda x, y: x * 2 if y.data <= 2.5 else bad, 1.0, 2.5)
+    with pytest.raises(ValueError, match=f"the result of <lambda> must be finite, got {bad!r}"):
+        gradcheck(lambda x: bad, 1.0)  # the analytic pass comes first
+
+
+def test_an_overflowing_difference_is_refused_naming_the_input() -> None:
+    # f(±h) = ±1.7e308, both finite; their difference is not.
+    def f(x: Value) -> Value:
+        return (x * 1e14).tanh() * 1.7e308
+
+    with pytest.raises(ValueError, match="central difference in input 0 overflows float64"):
+        numerical_grad(f, 0.0)
+
+
+def test_a_step_beyond_float64_is_refused_naming_the_input() -> None:
+    with pytest.raises(ValueError, match=r"input 0 \+ step .* overflows float64"):
+        numerical_grad(lambda x: x * 1.0, 1.7976931348623157e308)
+
+
+def test_other_real_number_types_are_inputs() -> None:
+    from fractions import Fraction
+
+    assert numerical_grad(lambda x: x * x, Fraction(3, 2))[0] == pytest.approx(3.0, abs=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        ({"atol": math.nan}, ValueError, "gradcheck: atol must be finite, got nan"),
+        ({"atol": math.inf}, ValueError, "gradcheck: atol must be finite, got inf"),
+        ({"rtol": -1}, ValueError, "gradcheck: rtol must be >= 0, got -1"),
+        ({"atol": -1e-9}, ValueError, "gradcheck: atol must be >= 0, got -1e-09"),
+        ({"rtol": "0.1"}, TypeError, "gradcheck: rtol must be a real number, not str"),
+        ({"atol": None}, TypeError, "gradcheck: atol must be a real number, not NoneType"),
+    ],
+)
+def test_tolerances_are_checked(kwargs: dict[str, object], error: type, pattern: str) -> None:
+    with pytest.raises(error, match=re.escape(pattern)):
+        gradcheck(lambda x: x * x, 1.0, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(error, match=re.escape(pattern)):
+        gradgradcheck(lambda x: x * x, 1.0, **kwargs)
 
 
 def test_order_is_checked() -> None:

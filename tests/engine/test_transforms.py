@@ -97,6 +97,63 @@ def test_non_differentiated_arguments_pass_through() -> None:
         return x**n * scale
 
     assert grad(f)(2.0, 3, 0.5) == 6.0
+    assert grad(f)(-2.0, 3, 0.5) == 6.0  # an int stays an int: x ** n at a negative x
+
+
+def test_a_float_argument_not_differentiated_is_a_constant_value() -> None:
+    # The learner's stumble (issue 12): the range of a throw, R = v² sin(2θ) / g, by v.
+    def throw(v: Value, theta: Value, g: Value) -> Value:
+        return v * v * (theta * 2).sin() / g
+
+    dv = grad(throw)(20.0, 0.6, 1.5)
+    # 2 v sin(2θ) / g, up to the rounding of the few products in between
+    assert dv == pytest.approx(2 * 20.0 * math.sin(1.2) / 1.5, rel=1e-15)
+    value, (dtheta, dg) = value_and_grad(throw, argnums=(1, 2))(20.0, 0.6, 1.5)
+    assert value == pytest.approx(400 * math.sin(1.2) / 1.5, rel=1e-15)
+    assert dtheta == pytest.approx(2 * 400 * math.cos(1.2) / 1.5, rel=1e-15)
+    assert dg == pytest.approx(-400 * math.sin(1.2) / 1.5**2, rel=1e-15)
+    assert hessian(throw, argnums=0)(20.0, 0.6, 1.5) == pytest.approx(
+        2 * math.sin(1.2) / 1.5, rel=1e-15
+    )
+
+
+def test_what_f_receives_for_each_kind_of_argument() -> None:
+    from fractions import Fraction
+
+    np = pytest.importorskip("numpy")
+    seen: list[object] = []
+    mark = Value(7.0)
+
+    def f(x: Value, *rest: object) -> Value:
+        seen.extend(rest)
+        return x * x
+
+    assert grad(f)(3.0, 0.5, np.float64(0.25), Fraction(1, 8), 2, True, "s", mark) == 6.0
+    half, quarter, eighth, two, flag, text, value = seen
+    for v, number in ((half, 0.5), (quarter, 0.25), (eighth, 0.125)):
+        assert isinstance(v, Value) and v.is_leaf and v.data == number and type(v.data) is float
+    assert (two, flag, text) == (2, True, "s") and type(two) is int and type(flag) is bool
+    assert value is mark  # a Value is passed as it is
+
+
+def test_an_int_used_as_a_value_gets_a_message_saying_what_to_write() -> None:
+    with pytest.raises(AttributeError, match=r"argument 1 of .*, 2: .*write 2.0 to get a"):
+        grad(lambda x, n: x * n.sin())(1.0, 2)
+    with pytest.raises(AttributeError, match=r"write 3\.0"):
+        hessian(lambda x, n: x * n.exp(), argnums=0)(1.0, 3)
+    # other AttributeErrors are left alone
+    with pytest.raises(AttributeError) as info:
+        grad(lambda x, n: x.no_such_method())(1.0, 2)
+    assert "write" not in str(info.value)
+
+
+def test_a_non_finite_argument_or_result_is_named() -> None:
+    with pytest.raises(ValueError, match="argument 1 must be finite, got nan"):
+        grad(lambda x, y: x * y)(1.0, math.nan)
+    with pytest.raises(ValueError, match="argument 0 \\(differentiated\\) must be finite"):
+        grad(lambda x: x)(math.inf)
+    with pytest.raises(ValueError, match="the result of <lambda> must be finite, got nan"):
+        grad(lambda x: math.nan)(1.0)
 
 
 @pytest.mark.parametrize(

@@ -271,3 +271,55 @@ def test_setting_an_activation_changes_the_function() -> None:
         layer.activation = "gelu"
     assert layer.activation == "tanh"
     assert "activation" not in dict(layer.named_parameters())
+
+
+# --- inputs given as numbers -----------------------------------------------------------------
+
+
+def _input_leaves(root, model) -> list:
+    """The leaves of ``root``'s graph that are not parameters of ``model``."""
+    params = {id(p) for p in model.parameters()}
+    seen, stack, leaves = set(), [root], []
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        if not v.parents and id(v) not in params:
+            leaves.append(v)
+        stack.extend(v.parents)
+    return leaves
+
+
+def test_numbers_as_inputs_become_one_labelled_node_each() -> None:
+    """2 inputs into 16 neurons: 2 input nodes x₁ x₂, not one constant per neuron (32)."""
+    model = MLP(2, [16, 16, 1], seed=0)
+    out = model([1.5, -2])
+    leaves = _input_leaves(out, model)
+    assert sorted((v.label, v.data) for v in leaves) == [("x₁", 1.5), ("x₂", -2.0)]
+    layer = Layer(3, 4, seed=0)
+    outs = layer([1.0, 2.0, 3.0])
+    shared = {id(v) for v in _input_leaves(outs[0], layer)}
+    assert len(shared) == 3
+    assert all({id(v) for v in _input_leaves(o, layer)} == shared for o in outs)
+    assert sorted(v.label for v in _input_leaves(outs[0], layer)) == ["x₁", "x₂", "x₃"]
+
+
+def test_numbers_and_values_as_inputs_give_the_same_bits() -> None:
+    model = MLP(2, [16, 16, 1], seed=0)
+    a = model([0.3, -1.7])
+    a.backward()
+    grads = [p.grad for p in model.parameters()]
+    model.zero_grad()
+    b = model([Value(0.3), Value(-1.7)])
+    b.backward()
+    assert a.data == b.data
+    assert [p.grad for p in model.parameters()] == grads
+    given = [Value(0.3, label="mine"), 2.0]
+    out = model(given)
+    assert given[0] in _input_leaves(out, model)  # a Value is used as it is
+
+
+def test_a_bad_input_is_named() -> None:
+    with pytest.raises(TypeError, match="input 2 must be a real number, not str"):
+        MLP(2, [1], seed=0)([1.0, "a"])

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.testing import floats
-from nn import MLP, WORKED_EXAMPLES, Neuron, walk_through_step
+from nn import MLP, WORKED_EXAMPLES, Neuron, mse_loss, walk_through_step
 
 REL = ABS = 1e-9
 
@@ -67,18 +67,24 @@ def delta_rule(
             a = [f(zi) for zi in z]
             zs[k].append(z)
             acts[k].append(a)
+    # bprop of layer k receives g = ∂J/∂aᵏ, makes δ = g ⊙ f'(zᵏ), returns (Wᵏ)ᵀ δ.
     deltas: list[list[list[float]]] = [[] for _ in range(L)]
+    grad_a: list[list[list[float]]] = [[] for _ in range(L)]
+    fprime: list[list[list[float]]] = [[] for _ in range(L)]
+    grad_in: list[list[list[float]]] = [[] for _ in range(L)]
     outer = dJ_da(acts[L - 1])
     for n in range(len(xs)):
-        fp = PLAIN[activations[L - 1]][1]
-        d = [g * fp(z) for g, z in zip(outer[n], zs[L - 1][n], strict=True)]
-        deltas[L - 1].append(d)
-        for k in range(L - 2, -1, -1):
-            fp = PLAIN[activations[k]][1]
-            W = weights[k + 1]
+        g = outer[n]
+        for k in range(L - 1, -1, -1):
+            fp = [PLAIN[activations[k]][1](z) for z in zs[k][n]]
+            d = [gi * f for gi, f in zip(g, fp, strict=True)]
+            W = weights[k]
             back = [sum(W[i][j] * d[i] for i in range(len(W))) for j in range(len(W[0]))]
-            d = [s * fp(z) for s, z in zip(back, zs[k][n], strict=True)]
+            grad_a[k].append(g)
+            fprime[k].append(fp)
             deltas[k].append(d)
+            grad_in[k].append(back)
+            g = back
     grad_w = [
         [
             [
@@ -93,7 +99,17 @@ def delta_rule(
         [sum(deltas[k][n][i] for n in range(len(xs))) for i in range(len(weights[k]))]
         for k in range(L)
     ]
-    return {"z": zs, "a": acts, "inputs": ins, "delta": deltas, "grad_w": grad_w, "grad_b": grad_b}
+    return {
+        "z": zs,
+        "a": acts,
+        "inputs": ins,
+        "delta": deltas,
+        "grad_a": grad_a,
+        "fprime": fprime,
+        "grad_in": grad_in,
+        "grad_w": grad_w,
+        "grad_b": grad_b,
+    }
 
 
 def close(a, b) -> bool:
@@ -108,26 +124,33 @@ def close(a, b) -> bool:
     return a == pytest.approx(b, rel=REL, abs=ABS)
 
 
-def check_against_delta_rule(step, ref, weights, biases, lr, update_biases) -> None:
+def check_against_delta_rule(step, ref, weights, biases, lr, update_biases, scale=1.0) -> None:
+    """Every per-layer number of ``step`` against ``ref``; ``scale`` multiplies the
+    reference's Σₙ δ aᵀ (1/n for the per-example convention)."""
     for k, s in enumerate(step.layers):
         assert s.index == k + 1
         assert close(s.z, ref["z"][k])
         assert close(s.a, ref["a"][k])
         assert close(s.inputs, ref["inputs"][k])
         assert close(s.delta, ref["delta"][k]), f"δ of layer {k + 1}"
-        assert close(s.grad_weights, ref["grad_w"][k])
+        assert close(s.grad_a, ref["grad_a"][k]), f"∂J/∂a of layer {k + 1}"
+        assert close(s.fprime, ref["fprime"][k]), f"f'(z) of layer {k + 1}"
+        assert close(s.grad_inputs, ref["grad_in"][k]), f"∂J/∂a of layer {k}"
+        if k > 0:  # what layer k returns is what layer k - 1 received
+            assert s.grad_inputs == step.layers[k - 1].grad_a
+        assert close(s.grad_weights, [[g * scale for g in row] for row in ref["grad_w"][k]])
         assert s.weights == weights[k]
         expected_w = [
-            [w - lr * g for w, g in zip(row, grow, strict=True)]
+            [w - lr * g * scale for w, g in zip(row, grow, strict=True)]
             for row, grow in zip(weights[k], ref["grad_w"][k], strict=True)
         ]
         assert close(s.new_weights, expected_w)
         if biases[k] is None:
             assert s.biases is s.grad_biases is s.new_biases is None
         else:
-            assert close(s.grad_biases, ref["grad_b"][k])
+            assert close(s.grad_biases, [g * scale for g in ref["grad_b"][k]])
             expected_b = (
-                [b - lr * g for b, g in zip(biases[k], ref["grad_b"][k], strict=True)]
+                [b - lr * g * scale for b, g in zip(biases[k], ref["grad_b"][k], strict=True)]
                 if update_biases
                 else biases[k]
             )
@@ -220,6 +243,85 @@ def test_engine_deltas_match_the_delta_rule_on_random_networks(net) -> None:
     assert close(step.prediction_after, shaped(after["a"][-1]))
 
 
+@given(networks())
+@settings(max_examples=60)
+def test_per_example_convention_matches_the_delta_rule_without_1_over_n(net) -> None:
+    """δᵢ = ∂Jᵢ/∂zᵢ of example i's own loss (no 1/n); ∂J/∂W = 1/n Σᵢ δᵢ aᵢᵀ."""
+    weights, biases, hidden, output, xs, ts, lr, update_biases = net
+    acts = [hidden] * (len(weights) - 1) + [output]
+    model = MLP.from_weights(weights, biases, activation=hidden, output_activation=output)
+    n, n_out = len(xs), len(ts[0])
+    targets = [t[0] if n_out == 1 else t for t in ts]
+    # Jᵢ = mean over the outputs of (o − t)²: ∂Jᵢ/∂o = 2 (o − t) / n_out, no 1/n.
+    ref = delta_rule(
+        weights,
+        biases,
+        acts,
+        xs,
+        lambda outs: [
+            [2 * (o - t) / n_out for o, t in zip(out, tgt, strict=True)]
+            for out, tgt in zip(outs, ts, strict=True)
+        ],
+    )
+    step = walk_through_step(
+        model,
+        xs,
+        targets,
+        loss="mse_loss",
+        lr=lr,
+        update_biases=update_biases,
+        convention="per-example",
+    )
+    assert step.convention == "per-example"
+    check_against_delta_rule(step, ref, weights, biases, lr, update_biases, scale=1 / n)
+
+
+def test_a_four_example_mse_batch_in_the_derivations_convention() -> None:
+    """The delta-rule text: C = 1/(2n) Σᵢ (ŷᵢ − yᵢ)², δᵢᴸ = (ŷᵢ − yᵢ) σ′(zᵢᴸ) with no 1/n,
+    ∂C/∂Wᴸ = 1/n Σᵢ δᵢᴸ (aᵢᴸ⁻¹)ᵀ; the batch convention shows δᵢ / n instead."""
+    weights = [[[0.15, 0.20], [-0.25, 0.10]], [[0.2, -0.35]]]
+    biases = [[0.1, -0.1], [0.2]]
+    X = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
+    Y = [0.0, 1.0, 1.0, 0.0]
+
+    def half_mse(p, t):
+        return mse_loss(p, t) * 0.5
+
+    steps = {
+        c: walk_through_step(MLP.from_weights(weights, biases), X, Y, loss=half_mse, convention=c)
+        for c in ("per-example", "batch")
+    }
+    out = steps["per-example"].layers[-1]
+    for i in range(4):
+        y_hat, z = out.a[i][0], out.z[i][0]
+        derivation = (y_hat - Y[i]) * PLAIN["sigmoid"][1](z)
+        assert out.delta[i][0] == pytest.approx(derivation, rel=REL, abs=ABS)
+        assert steps["batch"].layers[-1].delta[i][0] == pytest.approx(derivation / 4, rel=REL)
+    average = [sum(out.delta[i][0] * out.inputs[i][j] for i in range(4)) / 4 for j in range(2)]
+    assert out.grad_weights[0] == pytest.approx(average, rel=REL, abs=ABS)
+    assert steps["batch"].layers[-1].grad_weights == out.grad_weights
+    text = steps["per-example"].to_text()
+    assert "Per-example convention" in text and "no 1/n inside" in text
+    assert "∂J/∂W² = 1/n Σᵢ δ² (a¹)ᵀ" in text
+    assert "Batch convention" in steps["batch"].to_text()
+
+
+def test_per_example_convention_refuses_a_loss_that_is_not_a_mean() -> None:
+    model = MLP(2, [2, 1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(ValueError, match="mean of the per-example losses"):
+        walk_through_step(
+            model,
+            [[1.0, 2.0], [0.5, -1.0]],
+            [0.0, 1.0],
+            loss=lambda p, t: mse_loss(p, t, reduction="sum"),
+            convention="per-example",
+        )
+    assert model.state_dict() == before
+    with pytest.raises(ValueError, match="unknown convention"):
+        walk_through_step(model, [1.0, 2.0], 0.0, convention="mean")
+
+
 # --- the worked examples ---------------------------------------------------------------------
 
 
@@ -304,12 +406,12 @@ def test_a_failure_after_the_update_restores_the_weights() -> None:
     [
         ((Neuron(2, seed=0), [1.0, 2.0], 0.0), {}, TypeError, "needs an nn.MLP"),
         ((MLP(2, [1], seed=0), [1.0], 0.0), {}, ValueError, "takes 2 inputs, example 0 has 1"),
-        ((MLP(2, [1], seed=0), [1.0, "a"], 0.0), {}, TypeError, "must be a number"),
+        ((MLP(2, [1], seed=0), [1.0, "a"], 0.0), {}, TypeError, "must be a real number"),
         ((MLP(2, [1], seed=0), 3.0, 0.0), {}, TypeError, "input vector"),
         ((MLP(2, [1], seed=0), [1.0, 2.0], 0.0), {"loss": "l1"}, ValueError, "unknown loss"),
         ((MLP(2, [1], seed=0), [1.0, 2.0], 0.0), {"loss": 3}, TypeError, "name or a function"),
         ((MLP(2, [1], seed=0), [1.0, 2.0], 0.0), {"lr": -0.1}, ValueError, "lr must be"),
-        ((MLP(2, [1], seed=0), [1.0, 2.0], 0.0), {"lr": "big"}, TypeError, "lr must be a number"),
+        ((MLP(2, [1], seed=0), [1.0, 2.0], 0.0), {"lr": "big"}, TypeError, "lr must be a real"),
         ((MLP(2, [1], seed=0), [1.0, 2.0], 0.0), {"update_biases": 0}, TypeError, "True or False"),
         (
             (MLP(2, [1], seed=0), [1.0, 2.0], 0.0),

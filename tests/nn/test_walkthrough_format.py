@@ -7,7 +7,7 @@ import re
 import pytest
 
 from nn import MLP, WORKED_EXAMPLES, walk_through_step
-from nn.walkthrough_format import fmt, sup
+from nn.walkthrough_format import PARTS, fmt, sup
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +96,8 @@ def test_batch_rendering_labels_examples() -> None:
     step = walk_through_step(MLP(2, [2, 1], seed=0), [[1.0, 2.0], [0.5, -1.0]], [0.0, 1.0])
     text = step.to_text()
     assert "example 2: x = [0.5  -1]" in text
-    assert "z¹ (ex. 1)" in text and "δ² (ex. 2)" in text
-    assert "Σₙ δ¹ (a⁰)ᵀ" in text
+    assert "z¹ (ex. 1)" in text and "example  neuron" in text
+    assert "Σᵢ δ¹ (a⁰)ᵀ" in text and "Batch convention" in text
     assert "(ex. 2)" in step.to_markdown()
 
 
@@ -111,3 +111,38 @@ def test_bad_digits(board, digits) -> None:
         board.to_text(digits)
     with pytest.raises(ValueError, match="digits"):
         board.to_markdown(digits)
+
+
+def test_the_backward_pass_shows_the_bprop_interface(board) -> None:
+    """2-3-1: bprop of layer 2 receives ∂J/∂a² = −1/ŷ and returns ∂J/∂a¹ = (W²)ᵀ δ²
+    (the layer-level text's figures: −2.035921 and [−0.101764, 0.178088, −0.076323])."""
+    text = board.to_text(part="backward")
+    assert "bprop receives ∂J/∂a²; returns ∂J/∂W² and ∂J/∂a¹" in text
+    assert "∂J/∂a²    f'(z²)  δ² = ∂J/∂a² ⊙ f'(z²)" in text
+    assert "-2.03592" in text
+    assert "input  ∂J/∂a¹ = (W²)ᵀ δ²" in text
+    for v in ("-0.101764", "0.178088", "-0.0763233"):
+        assert v in text
+    assert "∂J/∂a⁰ = (W¹)ᵀ δ¹" in text
+    md = board.to_markdown(part="backward")
+    assert r"$\partial J / \partial a^{[1]}$" in md and "$f'(z^{[2]})$" in md
+
+
+def test_one_part_at_a_time(board) -> None:
+    whole = board.to_text(digits=4)
+    parts = {p: board.to_text(digits=4, part=p) for p in PARTS}
+    heading = whole.split("\n\n1. Forward")[0]
+    for name, text in parts.items():
+        assert text.startswith(heading)
+        assert text[len(heading) :].strip() in whole, name
+    assert "2. Backward" not in parts["forward"] and "1. Forward" not in parts["backward"]
+    assert "3. Update" in parts["update"] and "4. Forward pass again" in parts["after"]
+    assert "### 3. Update" in board.to_markdown(part="update")
+    assert "### 1." not in board.to_markdown(part="update")
+    with pytest.raises(ValueError, match="part must be"):
+        board.to_text(part="loss")
+
+
+def test_digits_apply_everywhere(board) -> None:
+    assert "-2.036" in board.to_text(digits=4) and "-2.03592" not in board.to_text(digits=4)
+    assert "-2.0359219" in board.to_text(digits=8)

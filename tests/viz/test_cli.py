@@ -167,6 +167,160 @@ def test_explain_defaults_to_backprop_by_hand_and_speaks_markdown(capsys) -> Non
     assert "$$" in out and "|---:|" in out and "0.710949" in out
 
 
+# --- check and explain on a network ------------------------------------------------------
+
+
+@pytest.fixture
+def saved_model(tmp_path: Path) -> tuple[Path, object]:
+    from nn import MLP
+
+    model = MLP(2, [3, 1], activation="tanh", output_activation="sigmoid", seed=3)
+    path = tmp_path / "model.json"
+    model.save(path)
+    return path, model
+
+
+def _rows(out: str) -> dict[str, list[str]]:
+    return {
+        line.split()[0]: line.split() for line in out.splitlines() if line.startswith("layers.")
+    }
+
+
+def test_check_every_parameter_of_a_worked_example(capsys) -> None:
+    from nn import WORKED_EXAMPLES
+
+    code, out, err = run(capsys, "check", "--example", "backprop-by-hand")
+    assert (code, err) == (0, "")
+    model = WORKED_EXAMPLES["backprop-by-hand"].model()
+    rows = _rows(out)
+    assert list(rows) == [name for name, _ in model.named_parameters()]
+    assert all(r[-1] == "ok" for r in rows.values())
+    assert "all 9 parameters agree" in out
+
+
+def test_check_a_saved_model(capsys, saved_model) -> None:
+    from nn import binary_cross_entropy
+
+    path, model = saved_model
+    options = "--input 0.5,-1 --target 1 --loss binary_cross_entropy --activation tanh"
+    argv = ["check", "--model", str(path), *options.split(), "--output-activation", "sigmoid"]
+    code, out, err = run(capsys, *argv)
+    assert (code, err) == (0, "")
+    J = binary_cross_entropy(model([0.5, -1.0]), 1)
+    J.backward()
+    rows = _rows(out)
+    assert len(rows) == 13
+    for name, p in model.named_parameters():
+        assert float(rows[name][2]) == pytest.approx(p.grad, rel=1e-9, abs=1e-12)
+    assert f"loss J = {J.data:.10g}" in out
+
+
+def test_check_a_saved_model_at_a_relu_kink_disagrees(capsys, tmp_path: Path) -> None:
+    from nn import MLP
+
+    path = tmp_path / "kink.json"
+    MLP.from_weights(
+        [[[0.0, 0.0]], [[1.0]]], [[0.0], [0.0]], activation="relu", output_activation="linear"
+    ).save(path)
+    code, out, _ = run(capsys, "check", "--model", str(path), "--input", "1,1", "--target", "1")
+    assert code == 1
+    assert _rows(out)["layers.0.neurons.0.w.0"][-1] == "MISMATCH"
+    assert "worst: layers.0.neurons.0." in out
+
+
+def test_explain_digits_and_one_step(capsys) -> None:
+    code, out, _ = run(capsys, "explain", "--step", "backward", "--digits", "3")
+    assert code == 0
+    assert "2. Backward pass" in out and "1. Forward pass" not in out and "3. Update" not in out
+    assert "-2.04" in out and "-2.0359" not in out  # ∂J/∂a² to 3 digits
+    assert out.startswith("Backprop by hand")
+    code, md, _ = run(capsys, "explain", "--format", "markdown", "--step", "update")
+    assert code == 0 and "### 3. Update" in md and "### 2." not in md
+
+
+def test_explain_pauses_between_steps(capsys, monkeypatch) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n\n\n"))
+    code, out, _ = run(capsys, "explain", "--pause")
+    assert code == 0
+    for i, part in enumerate(["backward", "update", "after"], start=2):
+        assert f"[Enter: step {i} of 4, {part}]" in out
+    positions = [out.index(h) for h in ("1. Forward", "2. Backward", "3. Update", "4. Forward")]
+    assert positions == sorted(positions)
+    assert out.count("One training step of an MLP") == 1  # the heading once
+    assert sys.stdin.read() == ""  # one Enter per pause
+
+
+def test_explain_a_saved_model_on_a_batch(capsys, saved_model, tmp_path: Path) -> None:
+    from nn import MLP, walk_through_step
+
+    path, _ = saved_model
+    view = tmp_path / "layers.dot"
+    options = (
+        "--activation tanh --output-activation sigmoid --input 0,1 --target 1 --input 1,1 "
+        "--target 0 --input 0.5,-1 --target 1 --input=-1,0 --target 0 "
+        "--convention per-example --lr 0.5"
+    )
+    argv = ["explain", "--model", str(path), *options.split(), "--layer-view", str(view)]
+    code, out, err = run(capsys, *argv)
+    assert (code, err) == (0, f"wrote {view}\n")
+    expected = walk_through_step(
+        MLP(2, [3, 1], activation="tanh", output_activation="sigmoid", seed=3),
+        [[0.0, 1.0], [1.0, 1.0], [0.5, -1.0], [-1.0, 0.0]],
+        [1.0, 0.0, 1.0, 0.0],
+        lr=0.5,
+        convention="per-example",
+    )
+    assert out.endswith(expected.to_text())
+    assert "Per-example convention" in out and "n = 4" in out
+    assert view.read_text(encoding="utf-8").startswith("digraph layers {")
+
+
+def test_explain_steps_are_the_walkthroughs_parts() -> None:
+    from nn.walkthrough_format import PARTS
+    from viz.cli import STEPS
+
+    assert STEPS == PARTS
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ("check", "give an expression to check"),
+        ("check x x=1 --example two-two-two", "not both"),
+        ("check --model nope.json --input 1 --target 1", "no such file"),
+        ("check --example two-two-two --input 1,2", "go with --model"),
+        ("check --model m.json", "needs --input"),
+        ("check --model m.json --input 1,2 --input 1,2 --target 1", "one --target per --input"),
+        ("check --model m.json --input 1,x --target 1", "--input must be"),
+        ("check --model m.json --input 1,2,3 --target 1", "takes 2 inputs"),
+        ("check --model m.json --input 1,2 --target 1 --loss l1", "--loss must be one of"),
+        ("check --model m.json --input 1,2 --target 1 --activation elu", "--activation must be"),
+        ("check --model bad.json --input 1,2 --target 1", "not an MLP's"),
+        ("explain --digits 0", "--digits must be between 1 and 17"),
+        ("explain --step loss", "invalid choice"),
+        ("explain --example two-two-two --model m.json --input 1,2 --target 1", "not both"),
+        ("explain --model m.json --input 1,2 --target sum", "--target must be"),
+        ("explain --lr -1", "--lr must be"),
+    ],
+)
+def test_bad_network_usage(capsys, tmp_path: Path, monkeypatch, argv: str, message: str) -> None:
+    from nn import MLP
+
+    monkeypatch.chdir(tmp_path)
+    MLP(2, [1], seed=0).save(tmp_path / "m.json")
+    (tmp_path / "bad.json").write_text(
+        '{"format": "chainrule.state_dict", "version": 1, "parameters": {"w": 1.0}}',
+        encoding="utf-8",
+    )
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = run(capsys, *argv.split())
+    assert code == 2, err
+    assert message in err and "Traceback" not in err and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 # --- demo --------------------------------------------------------------------------------
 
 

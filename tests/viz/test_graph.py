@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
+import viz
 from engine import Value, toposort
 from nn import MLP
 from viz import to_dot
@@ -133,22 +137,37 @@ def test_count_nodes() -> None:
     assert count_nodes(y, limit=21) == 21
 
 
-class _Trap:
-    """Stands in for a parent deep in the graph: touching it fails the test."""
+class _Trap(Value):
+    """A leaf deep in the graph whose parents must not be asked for."""
 
-    def __getattr__(self, name: str) -> None:
-        raise AssertionError(f"the walk went too deep (read {name})")
+    @property
+    def parents(self) -> tuple[Value, ...]:
+        raise AssertionError("the walk went too deep (read the parents of the deepest node)")
 
 
 def test_counting_stops_at_the_limit_instead_of_walking_everything() -> None:
-    x, y = _chain(2_000)
-    x._a = _Trap()  # the deepest node's parent: reached only by a full walk
-    x._db = None
+    y: Value = _Trap(1.0, label="x")  # reached only by a full walk
+    for _ in range(2_000):
+        y = y + 1.0
     with pytest.raises(AssertionError, match="too deep"):
         count_nodes(y)  # a full walk does reach it
     assert count_nodes(y, limit=500) == 501
     with pytest.raises(ValueError, match="more than max_nodes=500"):
         collect(y)
+
+
+def test_viz_reads_the_public_node_protocol_never_private_slots() -> None:
+    """Issue 9: a Value's layout (_a _b _da _db) stays inside engine; viz walks read
+    ``.parents`` and ``.local_grads``."""
+    private = {"_a", "_b", "_da", "_db"}
+    package = Path(viz.__file__).parent
+    found = []
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in private:
+                found.append(f"{path.name}:{node.lineno} .{node.attr}")
+    assert len(list(package.glob("*.py"))) > 5
+    assert found == []
 
 
 def test_too_big_message_suggests_grouping_or_a_smaller_example() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from engine import Value, is_grad_enabled
 from nn import MLP, History, make_moons, train
-from viz import plot_decision_boundary, plot_training_curves
+from viz import plot_decision_boundary, plot_nudge, plot_training_curves
 
 matplotlib = pytest.importorskip("matplotlib", reason="the plots need matplotlib (chainrule[plot])")
 from matplotlib.figure import Figure  # noqa: E402
@@ -134,3 +134,25 @@ def test_importing_viz_does_not_import_matplotlib() -> None:
     code = "import sys, viz, viz.cli; assert 'matplotlib' not in sys.modules, 'imported'"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_nudge_plot(tmp_path: Path) -> None:
+    from nn import nudge
+
+    model = MLP(2, [3, 1], activation="tanh", output_activation="sigmoid", seed=3)
+    n = nudge(model, "layers.1.neurons.0.w.0", [0.5, -1.0], 1, "binary_cross_entropy")
+    fig = plot_nudge(n, tmp_path / "nudge.png", title="t")
+    assert (tmp_path / "nudge.png").read_bytes().startswith(PNG)
+    left, right = fig.axes
+    curve, tangent = left.get_lines()
+    assert list(curve.get_xdata()) == n.thetas and list(curve.get_ydata()) == n.losses
+    (x0, x1), (y0, y1) = tangent.get_xdata(), tangent.get_ydata()
+    assert (y1 - y0) / (x1 - x0) == pytest.approx(n.grad, rel=1e-12)  # slope = the gradient
+    (errors,) = right.get_lines()
+    assert list(errors.get_xdata()) == n.epsilons
+    assert list(errors.get_ydata()) == [
+        e if e > 0 else min(x for x in n.errors if x > 0) / 10 for e in n.errors
+    ]
+    assert right.get_xscale() == right.get_yscale() == "log"
+    with pytest.raises(TypeError, match=r"what nn\.nudge returns"):
+        plot_nudge(model)
