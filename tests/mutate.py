@@ -35,14 +35,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Run first: the deterministic per-op tests at the table's fixed points (milliseconds,
-#: no hypothesis), then the per-op files, then the rest of tests/engine.
-FIRST = [
-    "tests/engine/test_ops.py::test_rule_at_the_fixed_points",
-    "tests/engine/test_ops.py::test_inline_add_mul_neg_use_the_table_rules",
-    "tests/engine/test_ops.py",
-    "tests/engine/test_compiler.py",
-]
+#: Test files run first (the per-op tests catch most mutants in seconds), then the rest.
+FIRST = ["tests/engine/test_ops.py", "tests/engine/test_compiler.py"]
 KINDS = ("rule-scale", "rule-shift", "template-scale")
 
 
