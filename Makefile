@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: test demo bench lint dot browser clean
+.PHONY: test demo bench lint dot browser clean shell notebook
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,16 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks
+
+# A Python prompt on the project's venv: `import engine, nn, viz` works, as in the README tour.
+shell: $(STAMP)
+	@echo "chainrule's Python ($(BIN)/python); the tour: README.md, 'A tour in ten lines'"
+	@$(BIN)/python -q
+
+# Jupyter Notebook on the project's venv, opened on notebooks/ (installs the jupyter extra).
+notebook: $(STAMP)
+	@$(BIN)/python -c "import notebook" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[jupyter]'
+	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(BIN)/jupyter notebook notebooks/
 
 # ruff (lint rules and formatting) and mypy over the three packages (settings in
 # pyproject.toml). All three run, so one run shows every problem; any failure fails.

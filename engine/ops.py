@@ -253,9 +253,14 @@ def d_pow2(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
     """d(x ** y) = (y * x ** (y - 1), x ** y * log x).
 
     The second term needs x > 0; at x == 0 with y > 0 the limit is 0. For x < 0 the
-    derivative with respect to the exponent is not real: ``Value ** Value`` refuses
-    a negative base at forward time (use a plain-number exponent there).
+    derivative with respect to the exponent is not real: the rule refuses a negative
+    base (so eager recording and a compiled replay, which calls this rule, both do).
     """
+    if x < 0:
+        raise ValueError(
+            f"({x!r}) ** {y!r}: the derivative with respect to the exponent is not real "
+            "for a negative base; use a plain-number exponent"
+        )
     dx = d_pow(x, out, y)
     # x == 0 (with y > 0): x ** y is flat in y there
     dy = out * LOG(x) if x > 0 else 0.0

@@ -10,10 +10,12 @@ only ``random``'s long-stable ``uniform``, ``gauss`` and ``shuffle`` are used).
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from collections.abc import Sequence
 from typing import Any
 
+from engine.checks import is_finite, is_real, to_float
 from nn.seeding import make_rng
 
 __all__ = [
@@ -22,26 +24,40 @@ __all__ = [
     "make_moons",
     "make_spiral",
     "make_xor",
+    "to_lists",
     "train_test_split",
 ]
 
 Dataset = tuple[list[list[float]], list[int]]
 
 
+def _is_int(n: Any) -> bool:
+    """An int or a numpy integer (a real number that is integral), never a bool."""
+    return is_real(n) and isinstance(n, numbers.Integral)
+
+
+def to_lists(x: Any) -> Any:
+    """A numpy array (of one or more dimensions) as nested lists of Python numbers;
+    anything else as it is. The nn functions that take lists of numbers (losses'
+    targets, ``MLP.from_weights``, ``Standardizer``) take arrays through it."""
+    if getattr(x, "ndim", 0) and callable(getattr(x, "tolist", None)):
+        return x.tolist()
+    return x
+
+
 def _n_samples(n: Any, minimum: int = 1) -> int:
-    if isinstance(n, bool) or not isinstance(n, int):
+    if not _is_int(n):
         raise TypeError(f"n_samples must be an int, not {type(n).__name__} ({n!r})")
     if n < minimum:
         raise ValueError(f"n_samples must be at least {minimum}, got {n}")
-    return n
+    return int(n)
 
 
 def _noise(noise: Any) -> float:
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)):
-        raise TypeError(f"noise must be a number, not {type(noise).__name__} ({noise!r})")
-    if not (math.isfinite(noise) and noise >= 0):
+    sd = to_float(noise, "noise", finite=False)
+    if not (is_finite(sd) and sd >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
-    return float(noise)
+    return sd
 
 
 def _linspace(start: float, stop: float, n: int, endpoint: bool = True) -> list[float]:
@@ -103,8 +119,9 @@ def make_circles(
     """Two concentric circles: class 0 of radius 1, class 1 of radius ``factor`` (< 1)."""
     n = _n_samples(n_samples)
     sd = _noise(noise)
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
+    if not is_real(factor) or not 0 < factor < 1:
         raise ValueError(f"factor must be a number in (0, 1), got {factor!r}")
+    factor = float(factor)
     r = make_rng(seed, rng)
     n_out = n // 2
     n_in = n - n_out
@@ -148,8 +165,9 @@ def make_spiral(
     The ``n_samples`` points are shared out as evenly as possible between the classes.
     """
     n = _n_samples(n_samples)
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
+    if not _is_int(n_classes) or n_classes < 1:
         raise ValueError(f"n_classes must be a positive int, got {n_classes!r}")
+    n_classes = int(n_classes)
     if n < n_classes:
         raise ValueError(f"n_samples ({n}) must be at least n_classes ({n_classes})")
     sd = _noise(noise)
@@ -184,14 +202,15 @@ def train_test_split(
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} examples but y has {len(y)} labels")
     n = len(X)
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)):
+    if not is_real(test_size):
         raise TypeError(f"test_size must be a fraction or a count, not {test_size!r}")
-    if isinstance(test_size, float):
-        if not 0.0 < test_size < 1.0:
+    if not _is_int(test_size):  # a float, a Fraction, a numpy float: a fraction
+        fraction = to_float(test_size, "test_size", finite=False)
+        if not 0.0 < fraction < 1.0:
             raise ValueError(f"a fractional test_size must be in (0, 1), got {test_size!r}")
-        n_test = math.ceil(test_size * n)
+        n_test = math.ceil(fraction * n)
     else:
-        n_test = test_size
+        n_test = int(test_size)
     if not 0 < n_test < n:
         raise ValueError(
             f"test_size={test_size!r} of {n} examples leaves an empty train or test set"
@@ -226,15 +245,12 @@ class Standardizer:
 
     @staticmethod
     def _row(values: Any, name: str) -> list[float]:
+        values = to_lists(values)
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
             raise TypeError(f"{name} must be a non-empty list of numbers, not {values!r}")
         out = []
         for i, v in enumerate(values):
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise TypeError(f"{name}[{i}] must be a number, not {type(v).__name__} ({v!r})")
-            if not math.isfinite(v):
-                raise ValueError(f"{name}[{i}] must be finite, got {v!r}")
-            out.append(float(v))
+            out.append(to_float(v, f"{name}[{i}]"))
         return out
 
     def _set(self, mean: list[float], std: list[float]) -> None:
@@ -250,6 +266,7 @@ class Standardizer:
 
     def fit(self, X: Sequence[Sequence[float]]) -> Standardizer:
         """Take mean and (population) standard deviation of each column of ``X``."""
+        X = to_lists(X)
         if isinstance(X, (str, bytes)) or not isinstance(X, Sequence) or not X:
             raise ValueError("fit needs a non-empty list of rows")
         rows = [self._row(row, f"X[{i}]") for i, row in enumerate(X)]
@@ -274,6 +291,7 @@ class Standardizer:
 
     def _apply(self, X: Any, forward: bool) -> Any:
         mean, std = self._check_fitted()
+        X = to_lists(X)
         single = isinstance(X, Sequence) and bool(X) and not isinstance(X[0], Sequence)
         rows = [X] if single else X
         out = []

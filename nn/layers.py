@@ -19,12 +19,14 @@ neither, a generator is seeded from Python's global ``random`` state, so
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine import Value, dot
-from engine.checks import to_float
+from engine.checks import is_real, to_float
+from nn.data import to_lists
 from nn.module import Module
 from nn.seeding import make_rng
 
@@ -83,20 +85,16 @@ def _activation(name: Any, what: str = "activation") -> Callable[[Value], Value]
 
 
 def _count(n: Any, what: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int):
+    """``n`` as an int >= 1 (an int or a numpy integer; never a bool or a float)."""
+    if not (is_real(n) and isinstance(n, numbers.Integral)):
         raise TypeError(f"{what} must be an int, not {type(n).__name__} ({n!r})")
     if n < 1:
         raise ValueError(f"{what} must be at least 1, got {n}")
-    return n
+    return int(n)
 
 
 def _number(x: Any, where: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise TypeError(f"{where} must be a number, not {type(x).__name__} ({x!r})")
-    f = float(x)
-    if not math.isfinite(f):
-        raise ValueError(f"{where} must be finite, got {x!r}")
-    return f
+    return to_float(x, where)
 
 
 class Neuron(Module):
@@ -321,31 +319,57 @@ class MLP(Module):
         cls,
         weights: Sequence[Sequence[Sequence[float]]],
         biases: Sequence[Sequence[float] | None] | None = None,
-        activation: str = "sigmoid",
+        activation: str | None = None,
         output_activation: str | None = None,
     ) -> MLP:
-        """An MLP with the given weights, for worked examples.
+        """An MLP with the given weights, for worked examples and weights from elsewhere.
 
         ``weights[l]`` is layer l's matrix, one row per neuron (out × in, PyTorch's
         convention); ``biases[l]`` is its bias list, or None for a layer without bias
-        (``biases=None``: no bias anywhere). ``output_activation`` defaults to
-        ``activation``.
+        (``biases=None``: no bias anywhere).
 
-        >>> m = MLP.from_weights([[[0.15, 0.20], [-0.25, 0.10]], [[0.2, -0.35]]])
+        The activations have no defaults and must be given: ``activation`` for the
+        hidden layers (not needed with a single layer) and ``output_activation`` for
+        the last one. A default could only be right for some networks: ``MLP(...)``'s
+        (relu hidden, linear output) would turn the classic sigmoid worked examples
+        into other networks without a word, and any other default would disagree with
+        ``MLP(...)``. Weights taken from elsewhere should come with the activations
+        they were trained with.
+
+        >>> m = MLP.from_weights(
+        ...     [[[0.15, 0.20], [-0.25, 0.10]], [[0.2, -0.35]]],
+        ...     activation="sigmoid",
+        ...     output_activation="sigmoid",
+        ... )
         >>> m.nouts
         [2, 1]
         """
-        if output_activation is None:
-            output_activation = activation
-        _activation(activation)
-        _activation(output_activation, "output_activation")
         matrices = _check_weights(weights)
+        missing = [
+            name
+            for name, value in (
+                ("activation", activation),
+                ("output_activation", output_activation),
+            )
+            if value is None and (name == "output_activation" or len(matrices) > 1)
+        ]
+        if missing:
+            raise TypeError(
+                "MLP.from_weights needs " + " and ".join(f"{m}=" for m in missing) + " (the "
+                "activations have no defaults: MLP(...) uses activation='relu' and "
+                "output_activation='linear', the worked examples 'sigmoid' for both; "
+                f"choose from {', '.join(ACTIVATIONS)})"
+            )
+        assert output_activation is not None  # for mypy: refused above when missing
+        hidden = output_activation if activation is None else activation  # None: one layer
+        _activation(hidden)
+        _activation(output_activation, "output_activation")
         vectors = _check_biases(biases, matrices)
         last = len(matrices) - 1
         model = cls.__new__(cls)
         model.layers = []
         for i, (rows, bs) in enumerate(zip(matrices, vectors, strict=True)):
-            act = output_activation if i == last else activation
+            act = output_activation if i == last else hidden
             layer = Layer(len(rows[0]), len(rows), act, bias=bs is not None, seed=0)
             for j, (neuron, row) in enumerate(zip(layer.neurons, rows, strict=True)):
                 for w, v in zip(neuron.w, row, strict=True):
@@ -365,14 +389,17 @@ class MLP(Module):
 
 
 def _check_weights(weights: Any) -> list[list[list[float]]]:
+    weights = to_lists(weights)
     if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence) or not weights:
         raise TypeError("weights must be a non-empty list of matrices (one per layer)")
     matrices: list[list[list[float]]] = []
     for li, matrix in enumerate(weights):
+        matrix = to_lists(matrix)
         if isinstance(matrix, (str, bytes)) or not isinstance(matrix, Sequence) or not matrix:
             raise TypeError(f"weights[{li}] must be a non-empty matrix (a list of rows)")
         rows = []
         for ri, row in enumerate(matrix):
+            row = to_lists(row)
             if isinstance(row, (str, bytes)) or not isinstance(row, Sequence) or not row:
                 raise TypeError(
                     f"weights[{li}][{ri}] must be a non-empty list of numbers "
@@ -392,6 +419,7 @@ def _check_weights(weights: Any) -> list[list[list[float]]]:
 
 
 def _check_biases(biases: Any, matrices: list[list[list[float]]]) -> list[list[float] | None]:
+    biases = to_lists(biases)
     if biases is None:
         return [None] * len(matrices)
     if isinstance(biases, (str, bytes)) or not isinstance(biases, Sequence):
@@ -400,6 +428,7 @@ def _check_biases(biases: Any, matrices: list[list[list[float]]]) -> list[list[f
         raise ValueError(f"biases has {len(biases)} entries but weights has {len(matrices)} layers")
     vectors: list[list[float] | None] = []
     for li, (bs, rows) in enumerate(zip(biases, matrices, strict=True)):
+        bs = to_lists(bs)
         if bs is None:
             vectors.append(None)
             continue

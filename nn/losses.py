@@ -11,22 +11,35 @@ loss, and hence every gradient, is the batch average; ``"sum"`` adds them up.
 The log-domain losses are written so they never overflow: ``binary_cross_entropy_
 with_logits`` as softplus(z) − t·z and ``cross_entropy`` through a log-sum-exp that
 subtracts the largest logit, both exact at |z| = 1000.
+
+Targets, class indices and ``alpha`` may be any real number type (``int``, ``float``,
+``fractions.Fraction``, numpy scalars) but not ``bool``: they go through
+:mod:`engine.checks`.
+
+:data:`LOSS_FUNCTIONS` holds every loss by name, short (``"mse"``, ``"bce"``,
+``"bce_with_logits"``, ``"hinge"``, ``"cross_entropy"``) or as the function is called
+(``"mse_loss"``, ``"binary_cross_entropy"``, ...); ``nn.train(loss=...)`` and
+``nn.walk_through_step(loss=...)`` both look names up there (:func:`get_loss`).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+import numbers
+from collections.abc import Callable, Iterable, Sequence
 from functools import reduce
 from operator import add
 from typing import Any
 
 from engine import Value, as_value
+from engine.checks import is_real, to_float
+from nn.data import to_lists
 
 __all__ = [
+    "LOSS_FUNCTIONS",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "get_loss",
     "hinge_loss",
     "l2_penalty",
     "log_softmax",
@@ -60,12 +73,7 @@ def _target(t: Any, name: str, where: str) -> Any:
     """
     if isinstance(t, Value):
         return t
-    if isinstance(t, bool) or not isinstance(t, (int, float)):
-        raise TypeError(f"{name}: target{where} must be a number, not {type(t).__name__} ({t!r})")
-    f = float(t)
-    if not math.isfinite(f):
-        raise ValueError(f"{name}: target{where} must be finite, got {t!r}")
-    return f
+    return to_float(t, f"{name}: target{where}")
 
 
 def _number(t: Any) -> float:
@@ -79,6 +87,7 @@ def _is_seq(x: Any) -> bool:
 
 def _pairs(preds: Any, targets: Any, name: str) -> list[tuple[Value, float]]:
     """Flatten predictions and targets of the same shape (scalar, list, list of lists)."""
+    preds, targets = to_lists(preds), to_lists(targets)
     if not _is_seq(preds):
         if _is_seq(targets):
             raise ValueError(f"{name}: one prediction but {len(targets)} targets")
@@ -89,7 +98,7 @@ def _pairs(preds: Any, targets: Any, name: str) -> list[tuple[Value, float]]:
         raise ValueError(f"{name}: {len(preds)} predictions but {len(targets)} targets")
     if not preds:
         raise ValueError(f"{name}: no predictions")
-    out = []
+    out: list[tuple[Value, Any]] = []
     for i, (p, t) in enumerate(zip(preds, targets, strict=True)):
         if _is_seq(p):
             if not _is_seq(t) or len(t) != len(p):
@@ -204,14 +213,16 @@ def softmax(logits: Sequence[Scalar]) -> list[Value]:
 
 
 def _class_index(t: Any, k: int, where: str) -> int:
-    if isinstance(t, bool) or not isinstance(t, int):
+    """``t`` as an int in [0, k): an int or numpy integer, never a bool or a float."""
+    if not (is_real(t) and isinstance(t, numbers.Integral)):
         raise TypeError(
             f"cross_entropy: target{where} must be a class index (int), not {type(t).__name__} "
             f"({t!r})"
         )
-    if not 0 <= t < k:
+    index = int(t)
+    if not 0 <= index < k:
         raise ValueError(f"cross_entropy: target{where} is {t}, but there are {k} classes")
-    return t
+    return index
 
 
 def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Value:
@@ -221,6 +232,7 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Value:
     a list of such lists and a list of indices (averaged over examples by default).
     Gradient with respect to zᵢ: softmax(z)ᵢ − [i = target].
     """
+    logits, target = to_lists(logits), to_lists(target)
     if not _is_seq(logits) or not logits:
         raise ValueError(f"cross_entropy: expected a non-empty list of logits, got {logits!r}")
     if _is_seq(logits[0]):
@@ -256,10 +268,7 @@ def hinge_loss(scores: Any, targets: Any, reduction: str = "mean") -> Value:
 
 def l2_penalty(params: Iterable[Value], alpha: float = 1.0) -> Value:
     """alpha · Σ p² over ``params`` (micrograd's demo adds it with alpha = 1e-4)."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
-        raise TypeError(f"l2_penalty: alpha must be a number, not {type(alpha).__name__}")
-    if not math.isfinite(alpha):
-        raise ValueError(f"l2_penalty: alpha must be finite, got {alpha!r}")
+    factor = to_float(alpha, "l2_penalty: alpha")
     squares = []
     for i, p in enumerate(params):
         if not isinstance(p, Value):
@@ -267,4 +276,36 @@ def l2_penalty(params: Iterable[Value], alpha: float = 1.0) -> Value:
         squares.append(p * p)
     if not squares:
         raise ValueError("l2_penalty: no parameters")
-    return _total(squares) * float(alpha)
+    return _total(squares) * factor
+
+
+LossFunction = Callable[..., Value]
+
+#: Every loss by name: the short names ``nn.train`` always took and the functions'
+#: own names, which :func:`walk_through_step` took. One table, used by both.
+LOSS_FUNCTIONS: dict[str, LossFunction] = {
+    "mse": mse_loss,
+    "mse_loss": mse_loss,
+    "bce": binary_cross_entropy,
+    "binary_cross_entropy": binary_cross_entropy,
+    "bce_with_logits": binary_cross_entropy_with_logits,
+    "binary_cross_entropy_with_logits": binary_cross_entropy_with_logits,
+    "hinge": hinge_loss,
+    "hinge_loss": hinge_loss,
+    "cross_entropy": cross_entropy,
+}
+
+
+def get_loss(loss: str | LossFunction) -> LossFunction:
+    """The loss function for a name of :data:`LOSS_FUNCTIONS`, or ``loss`` if callable."""
+    if isinstance(loss, str):
+        try:
+            return LOSS_FUNCTIONS[loss]
+        except KeyError:
+            raise ValueError(
+                f"unknown loss {loss!r}; choose one of {', '.join(LOSS_FUNCTIONS)} "
+                "or pass a function (predictions, targets) -> Value"
+            ) from None
+    if callable(loss):
+        return loss
+    raise TypeError(f"loss must be a name or a function, not {type(loss).__name__}")

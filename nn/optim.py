@@ -13,20 +13,20 @@ A step is all or nothing: if any new value would be inf or NaN (a diverging run)
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine import Value
+from engine.checks import is_finite, is_real, to_float
 
 __all__ = ["SGD", "Adam", "Optimizer", "linear_decay"]
 
 
 def _rate(x: Any, name: str, lo: float = 0.0, hi: float = math.inf, hi_open: bool = False) -> float:
     """``x`` as a float in [lo, hi] (or [lo, hi)), else a TypeError/ValueError naming it."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise TypeError(f"{name} must be a number, not {type(x).__name__} ({x!r})")
-    f = float(x)
-    if not (math.isfinite(f) and lo <= f and (f < hi if hi_open else f <= hi)):
+    f = to_float(x, name, finite=False)
+    if not (is_finite(f) and lo <= f and (f < hi if hi_open else f <= hi)):
         bracket = ")" if hi_open else "]"
         raise ValueError(f"{name} must be in [{lo}, {hi}{bracket}, got {x!r}")
     return f
@@ -183,8 +183,9 @@ def linear_decay(start: float, end: float, steps: int) -> Callable[[int], float]
     """
     a = _rate(start, "start")
     b = _rate(end, "end")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if not (is_real(steps) and isinstance(steps, numbers.Integral)) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
+    steps = int(steps)
 
     def schedule(k: int) -> float:
         return a + (b - a) * k / steps

@@ -5,24 +5,30 @@ grads, backward, optimizer update. :func:`train` only picks batches, sets the le
 rate of the step, records the history and draws the progress bar (tqdm, shown only when
 stderr is a terminal, so never in tests, logs or CI).
 
-The losses known by name, and how labels are read for each:
+The losses known by name (:data:`nn.LOSS_FUNCTIONS`: the short name or the function's
+own, e.g. ``"bce"`` or ``"binary_cross_entropy"``; the function itself works too), and
+how labels are read for each:
 
-=================== ================================== ============================
-``loss=``           model output, labels               accuracy
-=================== ================================== ============================
-``"hinge"``         one score; 0/1 or −1/+1 labels     sign of the score
-``"bce_with_logits"`` one score; 0/1 or −1/+1 labels   sign of the score
-``"bce"``           one probability; 0/1 labels        probability > 0.5
-``"cross_entropy"`` K scores; class indices 0..K−1     arg max of the scores
-``"mse"``           any; numbers of the same shape     (none)
-=================== ================================== ============================
+====================================== ============================== ====================
+``loss=``                              model output, labels           accuracy
+====================================== ============================== ====================
+``"hinge"``, ``"hinge_loss"``          one score; 0/1 or −1/+1 labels sign of the score
+``"bce_with_logits"``,                 one score; 0/1 or −1/+1 labels sign of the score vs
+``"binary_cross_entropy_with_logits"`` or soft targets in [0, 1]      target > 0.5
+``"bce"``, ``"binary_cross_entropy"``  one probability; 0/1 or −1/+1  probability > 0.5 vs
+                                       labels or soft targets [0, 1]  target > 0.5
+``"cross_entropy"``                    K scores; class indices 0..K−1 arg max of the scores
+``"mse"``, ``"mse_loss"``              any; numbers of the same shape (none)
+====================================== ============================== ====================
 
-A callable ``loss(predictions, targets) -> Value`` is used as given (no accuracy).
+Any other callable ``loss(predictions, targets) -> Value`` is used as given (no
+accuracy). Labels may be any real number type (numpy integers too), not bools.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import random
 import sys
 import warnings
@@ -34,6 +40,7 @@ from tqdm import tqdm
 
 from engine import CompiledFunction, Value, no_grad
 from engine import compile as compile_fn
+from engine.checks import is_real, to_float
 from nn import losses
 from nn.module import Module
 from nn.optim import SGD, Optimizer
@@ -46,7 +53,7 @@ AccuracyFn = Callable[[list[Any], list[Any]], float]
 Schedule = Callable[[int], float]
 
 
-@dataclass
+@dataclass(repr=False)
 class History:
     """What :func:`train` saw at every step, before that step's update.
 
@@ -61,22 +68,41 @@ class History:
     def __len__(self) -> int:
         return len(self.loss)
 
+    def __repr__(self) -> str:
+        """A one-line summary: steps, first and last loss, accuracy and learning rate.
+
+        >>> History(loss=[0.9, 0.5, 0.25], accuracy=[0.5, 0.75, 1.0], lr=[0.1] * 3)
+        History(3 steps, loss 0.9 -> 0.25, accuracy 50.0% -> 100.0%, lr 0.1)
+        """
+        n = len(self.loss)
+        parts = [f"{n} step" + ("" if n == 1 else "s")]
+        if self.loss:
+            parts.append(f"loss {self.loss[0]:.4g} -> {self.loss[-1]:.4g}")
+        if self.accuracy:
+            parts.append(f"accuracy {self.accuracy[0]:.1%} -> {self.accuracy[-1]:.1%}")
+        if self.lr:
+            lo, hi = self.lr[0], self.lr[-1]
+            parts.append(f"lr {lo:.4g}" if lo == hi else f"lr {lo:.4g} -> {hi:.4g}")
+        return f"History({', '.join(parts)})"
+
+    __str__ = __repr__
+
 
 # --- the named losses: label conversion, loss function, accuracy --------------------
 
 
-def _binary_labels(y: Sequence[Any], negative: float, name: str) -> list[float]:
-    """0/1 or −1/+1 labels as ``negative``/1.0."""
-    values = set()
-    for i, t in enumerate(y):
-        if isinstance(t, bool) or not isinstance(t, (int, float)):
-            raise TypeError(f"loss {name!r}: label {i} must be a number, not {t!r}")
-        values.add(float(t))
-    if values <= {0.0, 1.0} or values <= {-1.0, 1.0}:
-        return [1.0 if t == 1 else negative for t in y]
-    raise ValueError(
-        f"loss {name!r} needs binary labels, 0/1 or -1/+1; got the values {sorted(values)}"
-    )
+def _binary_labels(y: Sequence[Any], name: str, negative: float, soft: bool) -> list[float]:
+    """0/1 or −1/+1 labels as ``negative``/1.0; with ``soft``, any targets in [0, 1] as given."""
+    values = [to_float(t, f"loss {name!r}: label {i}") for i, t in enumerate(y)]
+    distinct = set(values)
+    if distinct <= {0.0, 1.0} or distinct <= {-1.0, 1.0}:
+        return [1.0 if t == 1.0 else negative for t in values]
+    if soft and all(0.0 <= t <= 1.0 for t in values):
+        return values
+    shown = sorted(distinct)
+    shown_text = ", ".join(f"{t:g}" for t in shown[:6]) + (", ..." if len(shown) > 6 else "")
+    wanted = "0/1 or -1/+1" + (", or soft targets in [0, 1]" if soft else "")
+    raise ValueError(f"loss {name!r} needs binary labels, {wanted}; got the values {shown_text}")
 
 
 def _data(p: Any) -> float:
@@ -84,10 +110,13 @@ def _data(p: Any) -> float:
     return p.data if isinstance(p, Value) else p  # type: ignore[no-any-return]
 
 
-def _score_accuracy(threshold: float) -> AccuracyFn:
+def _score_accuracy(threshold: float, target_threshold: float) -> AccuracyFn:
+    """The fraction where ``prediction > threshold`` agrees with ``target > target_threshold``."""
+
     def accuracy(preds: list[Any], targets: list[Any]) -> float:
         hits = sum(
-            (_data(p) > threshold) == (t == 1.0) for p, t in zip(preds, targets, strict=True)
+            (_data(p) > threshold) == (t > target_threshold)
+            for p, t in zip(preds, targets, strict=True)
         )
         return hits / len(preds)
 
@@ -116,39 +145,38 @@ def _identity(y: Sequence[Any]) -> list[Any]:
     return list(y)
 
 
-#: Name -> (loss function, label conversion, accuracy) for ``train(loss=name)``.
-LOSSES: dict[str, _Task] = {
-    "hinge": _Task(
+_TASKS: dict[Callable[..., Value], _Task] = {
+    losses.hinge_loss: _Task(
         losses.hinge_loss,
-        lambda y: _binary_labels(y, -1.0, "hinge"),
-        _score_accuracy(0.0),
+        lambda y: _binary_labels(y, "hinge", -1.0, soft=False),
+        _score_accuracy(0.0, 0.0),
         uniform_in_targets=True,
     ),
-    "bce_with_logits": _Task(
+    losses.binary_cross_entropy_with_logits: _Task(
         losses.binary_cross_entropy_with_logits,
-        lambda y: _binary_labels(y, 0.0, "bce_with_logits"),
-        _score_accuracy(0.0),
+        lambda y: _binary_labels(y, "bce_with_logits", 0.0, soft=True),
+        _score_accuracy(0.0, 0.5),
         uniform_in_targets=True,
     ),
-    "bce": _Task(
+    losses.binary_cross_entropy: _Task(
         losses.binary_cross_entropy,
-        lambda y: _binary_labels(y, 0.0, "bce"),
-        _score_accuracy(0.5),
+        lambda y: _binary_labels(y, "bce", 0.0, soft=True),
+        _score_accuracy(0.5, 0.5),
     ),
-    "cross_entropy": _Task(losses.cross_entropy, _identity, _argmax_accuracy),
-    "mse": _Task(losses.mse_loss, _identity, None, uniform_in_targets=True),
+    losses.cross_entropy: _Task(losses.cross_entropy, _identity, _argmax_accuracy),
+    losses.mse_loss: _Task(losses.mse_loss, _identity, None, uniform_in_targets=True),
 }
+
+#: Name -> (loss function, label conversion, accuracy) for ``train(loss=name)``: every
+#: name of :data:`nn.LOSS_FUNCTIONS`, short and long.
+LOSSES: dict[str, _Task] = {name: _TASKS[fn] for name, fn in losses.LOSS_FUNCTIONS.items()}
 
 
 def _task(loss: str | LossFn) -> _Task:
-    if isinstance(loss, str):
-        try:
-            return LOSSES[loss]
-        except KeyError:
-            raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}") from None
-    if callable(loss):
-        return _Task(loss, _identity, None)
-    raise TypeError(f"loss must be a name or a function, not {type(loss).__name__}")
+    """The task of a loss name or function (a function not in the table: no accuracy)."""
+    fn = losses.get_loss(loss)
+    task = _TASKS.get(fn)
+    return task if task is not None else _Task(fn, _identity, None)
 
 
 # --- one step --------------------------------------------------------------------------
@@ -277,11 +305,11 @@ def _interactive() -> bool:
 
 
 def _positive_int(x: Any, name: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, int):
+    if not (is_real(x) and isinstance(x, numbers.Integral)):
         raise TypeError(f"{name} must be an int, not {type(x).__name__} ({x!r})")
     if x < 1:
         raise ValueError(f"{name} must be at least 1, got {x}")
-    return x
+    return int(x)
 
 
 def train(
@@ -303,7 +331,8 @@ def train(
 ) -> History:
     """Train ``model`` on (X, y) for ``steps`` updates or ``epochs`` passes; the history.
 
-    * ``loss``: a name from :data:`LOSSES` or a function ``(predictions, targets) -> Value``.
+    * ``loss``: a name from :data:`nn.LOSS_FUNCTIONS` (``"hinge"``, ``"bce"``,
+      ``"binary_cross_entropy"``, ...) or a function ``(predictions, targets) -> Value``.
     * ``optimizer``: default ``SGD(model.parameters(), lr)``; give your own for momentum,
       Adam or a frozen subset of the parameters.
     * ``lr``: a number, or a schedule ``k -> lr`` for step k = 0, 1, ... (e.g.
@@ -345,7 +374,8 @@ def train(
         raise TypeError(f"optimizer must be an nn.Optimizer, not {type(optimizer).__name__}")
     elif lr is not None and schedule is None:
         optimizer.lr = lr  # type: ignore[assignment]
-    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 >= 0:
+    l2 = to_float(l2, "l2")
+    if not l2 >= 0:
         raise ValueError(f"l2 must be a number >= 0, got {l2!r}")
     targets = task.labels(y)
     l2_params = model.parameters() if l2 else []
@@ -421,7 +451,7 @@ def evaluate(
 ) -> tuple[float, float | None]:
     """(loss, accuracy) on (X, y) without building a graph; accuracy None for regression."""
     task = _task(loss)
-    if len(X) != len(y) or not X:
+    if len(X) != len(y) or len(X) == 0:  # len(): X may be a numpy array
         raise ValueError(
             f"X ({len(X)} examples) and y ({len(y)} labels) must match and not be empty"
         )

@@ -43,8 +43,8 @@ from typing import Any
 
 from engine import Value, gradients, no_grad
 from engine.checks import to_float
-from nn import losses
 from nn.layers import MLP
+from nn.losses import LOSS_FUNCTIONS  # the one table of loss names (nn.train's too)
 from nn.optim import SGD
 from nn.walkthrough_format import PARTS, to_markdown, to_text
 
@@ -55,16 +55,6 @@ CONVENTIONS = ("batch", "per-example")
 
 Matrix = list[list[float]]
 Prediction = float | list[float]
-
-#: Losses :func:`walk_through_step` knows by name (any ``(pred, target) -> Value``
-#: function works too).
-LOSS_FUNCTIONS: dict[str, Callable[[Any, Any], Value]] = {
-    "mse_loss": losses.mse_loss,
-    "binary_cross_entropy": losses.binary_cross_entropy,
-    "binary_cross_entropy_with_logits": losses.binary_cross_entropy_with_logits,
-    "cross_entropy": losses.cross_entropy,
-    "hinge_loss": losses.hinge_loss,
-}
 
 
 @dataclass(frozen=True)
@@ -235,7 +225,11 @@ def walk_through_step(
     first. If anything fails, the model's parameters are left as they were.
 
     >>> from nn import MLP
-    >>> m = MLP.from_weights([[[0.15, 0.20], [-0.25, 0.10], [0.05, -0.15]], [[0.20, -0.35, 0.15]]])
+    >>> m = MLP.from_weights(
+    ...     [[[0.15, 0.20], [-0.25, 0.10], [0.05, -0.15]], [[0.20, -0.35, 0.15]]],
+    ...     activation="sigmoid",
+    ...     output_activation="sigmoid",
+    ... )
     >>> step = walk_through_step(m, [-1.0, 1.0], 1, loss="binary_cross_entropy", lr=0.1)
     >>> round(step.prediction_before, 3), round(step.prediction_after, 3)
     (0.491, 0.502)

@@ -58,7 +58,12 @@ class WorkedExample:
 
     def model(self) -> MLP:
         """A fresh network with the example's initial weights."""
-        return MLP.from_weights(self.weights, self.biases, activation=self.activation)
+        return MLP.from_weights(
+            self.weights,
+            self.biases,
+            activation=self.activation,
+            output_activation=self.activation,
+        )
 
     def walk_through(self) -> StepWalkthrough:
         """One training step on a fresh network, recorded."""

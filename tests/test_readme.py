@@ -36,3 +36,108 @@ def _has_dot() -> bool:
     import shutil
 
     return shutil.which("dot") is not None
+
+
+# --- issue 12: getting started ----------------------------------------------------------------
+
+ROOT = README.parent
+
+
+def _first_screen() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text[: text.index("## Two commands")]
+
+
+def test_the_first_screen_takes_a_newcomer_into_the_projects_environment() -> None:
+    first = _first_screen()
+    assert len(first.splitlines()) <= 45  # a screen, give or take
+    for step in ("git clone", "make demo", "make shell", ".venv/bin/python", "make notebook"):
+        assert step in first, step
+    assert "#troubleshooting" in first and "\n## Troubleshooting\n" in README.read_text("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("target", "command"),
+    [("shell", ".venv/bin/python -q"), ("notebook", ".venv/bin/jupyter notebook notebooks/")],
+)
+def test_make_shell_and_notebook_run_on_the_venv(target: str, command: str) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    done = subprocess.run(
+        ["make", "-n", "-W", "pyproject.toml", target],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert command in done.stdout
+
+
+def test_installing_is_quiet_by_configuration() -> None:
+    """setuptools warns about a TOML-table license and about an editable install that
+    needs an import hook (packages not declared with their folder): neither is here.
+    (An actual ``pip install -e .`` printed nothing but pip's own lines when checked.)"""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert '\nlicense = "MIT"\n' in text
+    assert 'package-dir = { "" = "." }' in text
+    assert 'requires = ["setuptools>=77"]' in text  # SPDX license strings need 77
+
+
+@pytest.mark.parametrize(
+    ("shadow", "statement", "package"),
+    [
+        ("engine.py", "import nn", "engine"),
+        ("nn.py", "import viz", "nn"),
+        ("engine/__init__.py", "import viz", "engine"),
+    ],
+)
+def test_a_students_engine_py_is_named_and_the_readme_says_what_to_do(
+    tmp_path, shadow: str, statement: str, package: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    file = tmp_path / shadow
+    file.parent.mkdir(exist_ok=True)
+    file.write_text("class Value:  # micrograd's\n    pass\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", statement],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: chainrule's ")
+    assert f"finds another {package!r} first: {file}" in last
+    assert "rename it" in last
+    troubleshooting = README.read_text(encoding="utf-8").split("## Troubleshooting")[1]
+    assert "another 'engine' first" in troubleshooting and "my_engine.py" in troubleshooting
+
+
+# --- issue 12: the micrograd table ------------------------------------------------------------
+
+
+def test_the_readmes_micrograd_column_is_the_checked_one() -> None:
+    from benchmarks.micrograd_table import CELLS, readme_rows
+
+    assert readme_rows() == {what: cell for what, (cell, _) in CELLS.items()}
+
+
+def test_every_micrograd_cell_holds_for_micrograd_as_installed(capsys) -> None:
+    pytest.importorskip("micrograd")
+    from benchmarks.micrograd_table import main
+
+    code = main()
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "10 of 10 cells hold for micrograd 0.1.0" in out

@@ -20,6 +20,42 @@ shows them as a page to step through (``.save("steps.html")``, inline in Jupyter
 (``viz.render_layer_view`` writes it, ``viz.draw_layer_view`` shows it in Jupyter).
 """
 
+# ruff: noqa: E402  (the check runs before the imports it protects)
+
+
+def _check_not_shadowed(*names: str) -> None:
+    """Refuse a module that hides one of chainrule's packages (a student's ``engine.py``).
+
+    micrograd's files are ``engine.py`` and ``nn.py``; one of them in the working
+    directory (or the script's folder) comes first on ``sys.path`` and would be
+    imported in place of chainrule's package, failing later with a puzzling error.
+    """
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for name in names:
+        module = sys.modules.get(name)
+        if module is not None:
+            origin = getattr(module, "__file__", None)
+        else:
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec is not None else None
+        expected = root / name / "__init__.py"
+        if origin is not None and Path(origin).resolve() == expected:
+            continue
+        where = origin or "a folder without __init__.py"
+        raise ImportError(
+            f"chainrule's {__name__} needs chainrule's {name!r} package ({expected}), but "
+            f"Python finds another {name!r} first: {where}. A file or folder named {name} in "
+            "the working directory (or the script's folder) hides chainrule's; rename it "
+            f"(e.g. {name}.py to my_{name}.py) or run Python from another directory."
+        )
+
+
+_check_not_shadowed("engine", "nn")
+
 from viz.dot import draw_dot, to_dot
 from viz.graph import DEFAULT_MAX_NODES, Edge, Graph, Node, collect
 from viz.layer_view import draw_layer_view, layer_view_dot, render_layer_view

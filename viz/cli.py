@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from engine.checks import is_finite
 from viz.expr import FUNCTIONS, Expression, ExpressionError, normalize_name, parse
+from viz.graph import DEFAULT_MAX_NODES
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -42,10 +44,36 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``chainrule graph: error: ... (see --help)``."""
+    """argparse with one-line errors: ``chainrule graph: error: ... (see --help)``.
+
+    In a command that takes an expression (a positional argument ``expr``), an
+    argument that starts with ``-`` but is none of the command's options, such as
+    ``-x*y``, is the expression (argparse alone would call it an unknown option).
+    """
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        result = super()._parse_optional(arg_string)  # type: ignore[misc]
+        if result is None or arg_string.startswith("--"):
+            return result
+        # (action, option, explicit_arg) before Python 3.12, a list of such tuples after
+        first = result[0] if isinstance(result, list) else result
+        takes_expression = any(a.dest == "expr" for a in self._get_positional_actions())
+        if first[0] is None and takes_expression:
+            return None  # not an option of this command: a positional (the expression)
+        return result
+
+
+def version() -> str:
+    """chainrule's version as installed (``pip install -e .`` records it)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("chainrule")
+    except metadata.PackageNotFoundError:
+        return "(not installed: run 'pip install -e .' in the repository)"
 
 
 # --- NAME=VALUE ----------------------------------------------------------------------
@@ -69,7 +97,7 @@ def parse_assignments(items: Sequence[str]) -> dict[str, float]:
             value = float(text)
         except ValueError:
             raise UsageError(f"the value of {name!r} must be a number, got {text!r}") from None
-        if not math.isfinite(value):
+        if not is_finite(value):
             raise UsageError(f"the value of {name!r} must be a finite number, got {text!r}")
         values[name] = value
     return values
@@ -104,6 +132,25 @@ def _evaluate_values(expr: Expression, values: dict[str, float]) -> tuple[Any, l
     return as_value(out), leaves
 
 
+def _gradients(expr: Expression, out: Any, leaves: list[Any]) -> list[float]:
+    """d(out)/d(leaf) for each leaf, without changing any grad; overflow is a UsageError."""
+    from engine import gradients
+
+    try:
+        return list(gradients(out, leaves))
+    except OverflowError as e:
+        raise UsageError(_overflow_message(expr.text, out.data, e)) from None
+
+
+def _overflow_message(text: str, data: float, error: Exception) -> str:
+    return f"{text} = {_num(data)} is finite, but its gradient is not: {_one_line(str(error))}"
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line (an engine message may span several)."""
+    return " ".join(text.split()) or "(no message)"
+
+
 def _num(x: float) -> str:
     return f"{x:.10g}"
 
@@ -115,13 +162,22 @@ def _at(values: dict[str, float]) -> str:
 # --- graph ------------------------------------------------------------------------------
 
 
-def _output_path(args: argparse.Namespace) -> tuple[Path, str]:
+def _output_path(args: argparse.Namespace) -> tuple[Path | None, str]:
+    """Where the picture goes (None: standard output, for ``-o -``) and its format."""
     from viz.render import FORMATS
 
     fmt = args.format
     if args.output is None:
         fmt = fmt or "svg"
         return Path(f"graph.{fmt}"), fmt
+    if args.output == "-":
+        fmt = fmt or "svg"
+        if fmt in ("png", "pdf") and sys.stdout.isatty():
+            raise UsageError(
+                f"not writing {fmt.upper()} bytes to a terminal; redirect the output "
+                f"(-o - > graph.{fmt}) or give a file name"
+            )
+        return None, fmt
     path = Path(args.output)
     if fmt is None:
         suffix = path.suffix.lower().lstrip(".")
@@ -138,9 +194,21 @@ def _output_path(args: argparse.Namespace) -> tuple[Path, str]:
     return path, fmt
 
 
+def _write_stdout(data: bytes) -> None:
+    """``data`` to standard output as bytes (a picture piped on: ``-o -``)."""
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (rare): text formats only
+        sys.stdout.write(data.decode("utf-8"))
+    else:
+        buffer.write(data)
+        buffer.flush()
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     """Evaluate, backprop, print the gradients and write the diagram."""
     from viz.dot import to_dot
+    from viz.graph import count_nodes
     from viz.render import (
         INSTALL_HINT,
         GraphvizError,
@@ -151,13 +219,27 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     if not 1 <= args.digits <= 17:
         raise UsageError(f"--digits must be between 1 and 17, got {args.digits}")
+    if args.max_nodes < 1:
+        raise UsageError(f"--max-nodes must be at least 1, got {args.max_nodes}")
     expr, values = _expression(args.expr, args.assignments)
     path, fmt = _output_path(args)
     out, leaves = _evaluate_values(expr, values)
-    out.backward()
-    print(f"{args.expr} = {_num(out.data)}   at {_at(values)}")
+    n_nodes = count_nodes(out, args.max_nodes)
+    if n_nodes > args.max_nodes:
+        raise UsageError(
+            f"the graph of this expression has more than --max-nodes={args.max_nodes} values, "
+            "too many to draw readably (and Graphviz may take minutes); draw a part of it, or "
+            "pass a larger --max-nodes. For a network, group the nodes per neuron or layer "
+            "with viz.render(..., module=model, group_by='layer', collapse=True)"
+        )
+    try:
+        out.backward()
+    except OverflowError as e:  # every grad is left as it was
+        raise UsageError(_overflow_message(args.expr, out.data, e)) from None
+    report = sys.stderr if path is None else sys.stdout  # -o -: stdout is the picture
+    print(f"{args.expr} = {_num(out.data)}   at {_at(values)}", file=report)
     for leaf in leaves:
-        print(f"  d/d{leaf.label} = {_num(leaf.grad)}")
+        print(f"  d/d{leaf.label} = {_num(leaf.grad)}", file=report)
     try:
         source = to_dot(
             out,
@@ -165,13 +247,20 @@ def cmd_graph(args: argparse.Namespace) -> int:
             show_edge_grads=args.edge_grads,
             fmt=f"{{:.{args.digits}g}}",
             title=args.expr,
-            max_nodes=None,  # bounded by the expression's length
+            max_nodes=None,  # counted above
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
     try:
         data = source.encode("utf-8") if fmt == "dot" else render_dot(source, fmt)
     except GraphvizNotFoundError:
+        if path is None:
+            print(
+                f"{PROG} graph: the Graphviz 'dot' program is missing, so no {fmt} was "
+                f"drawn; {INSTALL_HINT}, or pass --format dot for the DOT text",
+                file=sys.stderr,
+            )
+            return 1
         fallback = path.with_suffix(".dot")
         write_atomic(fallback, source.encode("utf-8"))
         print(
@@ -182,8 +271,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
         )
         return 1
     except GraphvizError as e:
-        print(f"{PROG} graph: {e}", file=sys.stderr)
+        print(f"{PROG} graph: {_one_line(str(e))}", file=sys.stderr)
         return 1
+    if path is None:
+        _write_stdout(data)
+        return 0
     write_atomic(path, data)
     print(f"wrote {path}")
     return 0
@@ -328,11 +420,11 @@ def _check_model(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Analytic (backprop) and numeric (central differences) derivatives side by side."""
-    from engine import Value, as_value, gradients, numerical_grad
+    from engine import Value, as_value, numerical_grad
 
     eps, atol, rtol = args.eps, args.atol, args.rtol
     for name, v in (("--eps", eps), ("--atol", atol), ("--rtol", rtol)):
-        if not math.isfinite(v) or v < 0 or (name == "--eps" and not 0 < v < 1):
+        if not is_finite(v) or v < 0 or (name == "--eps" and not 0 < v < 1):
             allowed = "in (0, 1)" if name == "--eps" else ">= 0"
             raise UsageError(f"{name} must be a finite number {allowed}, got {v!r}")
     if args.example is not None or args.model is not None:
@@ -343,7 +435,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError("give an expression to check (or --example NAME, or --model FILE)")
     expr, values = _expression(args.expr, args.assignments)
     out, leaves = _evaluate_values(expr, values)
-    analytic = gradients(out, leaves)
+    analytic = _gradients(expr, out, leaves)
     names = list(expr.variables)
     point = [values[n] for n in names]
 
@@ -359,11 +451,22 @@ def cmd_check(args: argparse.Namespace) -> int:
             (numeric,) = numerical_grad(f, point[i], eps=eps)
         except ValueError as e:
             cause = e.__cause__ if e.__cause__ is not None else e
+            advice = (
+                "f changes by more than float64 holds over 2*eps; try a larger --eps or a "
+                "smaller expression"
+                if "overflows" in str(cause)
+                else "move the point away from the edge of the domain or use a smaller --eps"
+            )
             raise UsageError(
                 f"cannot take central differences in {name} at {name}={_num(point[i])} "
-                f"with eps={eps:g}: {cause}; move the point away from the edge of the "
-                "domain or use a smaller --eps"
+                f"with eps={eps:g}: {_one_line(str(cause))}; {advice}"
             ) from None
+        if not is_finite(numeric):
+            raise UsageError(
+                f"the central difference in {name} at {name}={_num(point[i])} with eps={eps:g} "
+                f"is {numeric}: f changes by more than float64 holds over 2*eps; try a "
+                "larger --eps or a smaller expression"
+            )
         diff = abs(analytic[i] - numeric)
         tol = atol + rtol * abs(numeric)
         rows.append((name, analytic[i], numeric, diff, tol, diff <= tol))
@@ -543,8 +646,10 @@ def cmd_steps(args: argparse.Namespace) -> int:
     except ValueError as e:  # a path that is not a regular file
         raise UsageError(str(e)) from None
     n_fwd, n_bwd = len(steps.steps.forward), len(steps.steps.backward)
-    print(f"wrote {path}: {n_fwd} forward and {n_bwd} backward steps; open it in a browser "
-          "and step with the arrow keys")
+    print(
+        f"wrote {path}: {n_fwd} forward and {n_bwd} backward steps; open it in a browser "
+        "and step with the arrow keys"
+    )
     if frames is not None:
         print(f"wrote {len(written)} frames to {frames}/ ({written[0].name} ...)")
     return 0
@@ -566,12 +671,22 @@ def _add_steps_parser(sub: Any) -> None:
     add = steps.add_argument
     add("expr", metavar="EXPR", help=_EXPR_HELP)
     add("assignments", nargs="*", metavar="NAME=VALUE", help="a value for each variable")
-    add("-o", "--output", default="steps.html", metavar="PATH",
-        help="the page to write (default steps.html)")
+    add(
+        "-o",
+        "--output",
+        default="steps.html",
+        metavar="PATH",
+        help="the page to write (default steps.html)",
+    )
     add("--frames", metavar="DIR", help="also write one SVG per step into DIR (for slides)")
     add("--rankdir", choices=("LR", "TB"), default="LR", help="left to right (default) or top down")
-    add("--digits", type=int, default=4, metavar="D",
-        help="significant digits shown, 1 to 17 (default 4; the exact value is shown too)")
+    add(
+        "--digits",
+        type=int,
+        default=4,
+        metavar="D",
+        help="significant digits shown, 1 to 17 (default 4; the exact value is shown too)",
+    )
     steps.set_defaults(run=cmd_steps)
 
 
@@ -648,6 +763,12 @@ def build_parser() -> argparse.ArgumentParser:
         "'chainrule COMMAND --help' explains each command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"{PROG} {version()}",
+        help="print chainrule's version and exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = _subparser(
@@ -681,7 +802,10 @@ def build_parser() -> argparse.ArgumentParser:
         "example:\n"
         '  chainrule graph "tanh(x*w + b)" x=2 w=-3 b=6.88 -o graph.svg\n'
         '  chainrule graph "log(x) * y**2" x=3 y=0.5 --format png --edge-grads\n\n'
-        "An expression starting with '-' needs '--' before it: chainrule graph -- \"-x*y\" x=1 y=2",
+        "An expression may start with '-' (chainrule graph -x*y x=1 y=2); if it reads like one\n"
+        "of the options, put '--' before it: chainrule graph -- -o*x o=1 x=2\n\n"
+        "'-o -' writes the picture to standard output (the gradients then go to stderr):\n"
+        '  chainrule graph "x*y" x=1 y=2 -o - > graph.svg',
     )
     add = graph.add_argument
     add("expr", metavar="EXPR", help=_EXPR_HELP)
@@ -690,8 +814,20 @@ def build_parser() -> argparse.ArgumentParser:
     add("--format", choices=("svg", "png", "pdf", "dot"), help="default: from PATH, else svg")
     add("--rankdir", choices=("LR", "TB"), default="LR", help="left to right (default) or top down")
     add("--edge-grads", action="store_true", help="write each local derivative on its arrow")
-    add("--digits", type=int, default=4, metavar="D",
-        help="significant digits in the diagram, 1 to 17 (default 4)")
+    add(
+        "--digits",
+        type=int,
+        default=4,
+        metavar="D",
+        help="significant digits in the diagram, 1 to 17 (default 4)",
+    )
+    add(
+        "--max-nodes",
+        type=int,
+        default=DEFAULT_MAX_NODES,
+        metavar="N",
+        help=f"refuse to draw more than N values (default {DEFAULT_MAX_NODES}, as viz.to_dot)",
+    )
     graph.set_defaults(run=cmd_graph)
 
     defaults = _gradcheck_defaults()
@@ -787,8 +923,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or a usage error (2), already printed
         return e.code if isinstance(e.code, int) else 2
     if args.command is None:
-        print(f"{PROG}: error: choose a command: demo, graph, check or explain "
-              f"(see '{PROG} --help')", file=sys.stderr)
+        print(
+            f"{PROG}: error: choose a command: demo, graph, check or explain (see '{PROG} --help')",
+            file=sys.stderr,
+        )
         return 2
     try:
         return int(args.run(args))
@@ -808,6 +946,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except ArithmeticError as e:  # a value is finite but its gradient overflows, ...
+        print(f"{PROG} {args.command}: error: {_one_line(str(e))}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

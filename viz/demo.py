@@ -75,13 +75,23 @@ def run_demo(
 
     X, y = make_moons(N_POINTS, noise=NOISE, seed=seed)
     model = MLP(2, SIZES, seed=seed)
-    say(f"Training MLP(2, {SIZES}) ({len(model.parameters())} parameters) on {N_POINTS} moons "
-        f"points for {steps} steps (seed {seed}): hinge loss, L2 1e-4, SGD lr 1.0 -> 0.1")
+    say(
+        f"Training MLP(2, {SIZES}) ({len(model.parameters())} parameters) on {N_POINTS} moons "
+        f"points for {steps} steps (seed {seed}): hinge loss, L2 1e-4, SGD lr 1.0 -> 0.1"
+    )
     compiled = compile and steps >= COMPILE_FROM_STEPS
     started = time.perf_counter()
     history = train(
-        model, X, y, loss="hinge", l2=1e-4, lr=linear_decay(1.0, 0.1, steps), steps=steps,
-        seed=seed, progress=progress, compile=compiled,
+        model,
+        X,
+        y,
+        loss="hinge",
+        l2=1e-4,
+        lr=linear_decay(1.0, 0.1, steps),
+        steps=steps,
+        seed=seed,
+        progress=progress,
+        compile=compiled,
     )
     how = "compiled once, then replayed" if compiled else "eager"
     say(f"trained in {time.perf_counter() - started:.1f} s ({how})")
@@ -90,8 +100,10 @@ def run_demo(
     for k in marks:
         say(f"{k + 1:>6}  {history.loss[k]:>9.4f}  {history.accuracy[k]:>8.0%}")
     loss, accuracy = evaluate(model, X, y, loss="hinge")
-    say(f"after training: loss {loss:.4f} (without L2), accuracy {accuracy:.0%} "
-        f"on the {N_POINTS} points")
+    say(
+        f"after training: loss {loss:.4f} (without L2), accuracy {accuracy:.0%} "
+        f"on the {N_POINTS} points"
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -101,15 +113,21 @@ def run_demo(
     except ImportError as e:
         notes.append(f"no plots: {e}")
     else:
-        plot_decision_boundary(model, X, y, out / "decision_boundary.png", resolution=RESOLUTION,
-                               title=f"MLP(2, {SIZES}) on moons after {steps} steps")
+        plot_decision_boundary(
+            model,
+            X,
+            y,
+            out / "decision_boundary.png",
+            resolution=RESOLUTION,
+            title=f"MLP(2, {SIZES}) on moons after {steps} steps",
+        )
         plot_training_curves(history, out / "training_curves.png")
         written += [out / "decision_boundary.png", out / "training_curves.png"]
 
     x = _pick_input(model, X)
     neuron = neuron_graph(model, x)
     title = f"layers.0.neurons.0 at x = ({x[0]:.3g}, {x[1]:.3g}): grads of its output"
-    options = {"module": model, "show_edge_grads": True, "title": title}
+    options: dict[str, Any] = {"module": model, "show_edge_grads": True, "title": title}
     try:
         written.append(render(neuron, out / "neuron.svg", **options))
     except GraphvizNotFoundError:

@@ -85,6 +85,35 @@ def html_text(text: str) -> str:
     return "".join(out)
 
 
+#: With ``show_edge_grads``, in a graph where a value is used more than this many times
+#: the arrows carry their numbers as ``xlabel`` (placed after the layout, may overlap)
+#: rather than ``label`` (laid out with the graph): dot 2.43 takes more than five minutes
+#: to lay out x*x*...*x (50 x's) with labels, under a second for 16.
+MAX_LABELLED_USES = 16
+
+#: Longest text (label, name, title, formatted number) drawn in full, in characters.
+#: Graphviz refuses an HTML-like label longer than 16,384 bytes; a text is cut to this
+#: many characters with a visible note of its full length, so any text gives valid DOT.
+MAX_TEXT = 200
+
+
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """``text``, or its first ``limit`` characters and ``… (N characters)`` if longer."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def label_text(text: str) -> str:
+    """:func:`html_text` of :func:`clip`: user text as it goes into a label."""
+    return html_text(clip(text))
+
+
+def _colored(html: str, color: str) -> str:
+    """``html`` in ``color``; empty stays empty (Graphviz refuses an empty ``<FONT>``)."""
+    return f'<FONT COLOR="{color}">{html}</FONT>' if html else ""
+
+
 def number_formatter(fmt: Fmt) -> Callable[[float], str]:
     """A function float → str from ``"{:.4g}"``, ``".4g"`` or a callable.
 
@@ -102,8 +131,7 @@ def number_formatter(fmt: Fmt) -> Callable[[float], str]:
             template.format(-1.5)
         except (ValueError, IndexError, KeyError, TypeError, AttributeError) as e:
             raise ValueError(
-                f"fmt {fmt!r} cannot format a float ({e}); use e.g. '{{:.4g}}', '.3f' "
-                "or a callable"
+                f"fmt {fmt!r} cannot format a float ({e}); use e.g. '{{:.4g}}', '.3f' or a callable"
             ) from None
     else:
         raise TypeError(f"fmt must be a format string or a callable, not {type(fmt).__name__}")
@@ -157,24 +185,23 @@ def _title(node: Node) -> str:
 
 
 def _row(key: str, value: str, color: str | None = None) -> str:
-    val = html_text(value)
+    val = label_text(value)
     if color:
-        val = f'<FONT COLOR="{color}">{val}</FONT>'
-        key_html = f'<FONT COLOR="{color}">{key}</FONT>'
+        val = _colored(val, color)
+        key_html = _colored(key, color)
     else:
-        key_html = f'<FONT COLOR="{MUTED}">{key}</FONT>'
+        key_html = _colored(key, MUTED)
     return (
-        f'<TR><TD ALIGN="LEFT">{key_html}</TD><TD WIDTH="4"></TD>'
-        f'<TD ALIGN="RIGHT">{val}</TD></TR>'
+        f'<TR><TD ALIGN="LEFT">{key_html}</TD><TD WIDTH="4"></TD><TD ALIGN="RIGHT">{val}</TD></TR>'
     )
 
 
 def _table(title: str, rows: list[str], title_color: str | None = None) -> str:
     head = ""
     if title:
-        text = f"<B>{html_text(title)}</B>"
+        text = f"<B>{label_text(title)}</B>"
         if title_color:
-            text = f'<FONT COLOR="{title_color}">{text}</FONT>'
+            text = _colored(text, title_color)
         head = f'<TR><TD COLSPAN="3">{text}</TD></TR>'
     return (
         '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
@@ -201,7 +228,7 @@ def _op_line(node: Node, opts: _Options) -> str:
     return (
         f'{node.id}_op [shape="{shape}", style="filled", fillcolor="{fill}", color="{border}", '
         f'fontsize="11", margin="0.02", width="0.3", height="0.3", '
-        f"label=<{html_text(text)}>]"
+        f"label=<{label_text(text) or ' '}>]"
     )
 
 
@@ -212,7 +239,7 @@ def _graph_label(title: str | None, opts: _Options, edge_labels: bool) -> str:
     """The graph's caption: the title, and a key to the arrows' numbers if shown."""
     parts = []
     if title:
-        parts.append(html_text(title))
+        parts.append(label_text(title))
     if edge_labels:
         parts.append(f'<FONT POINT-SIZE="10" COLOR="{MUTED}">{html_text(EDGE_NOTE)}</FONT>')
     if not parts:
@@ -246,8 +273,14 @@ def graph_to_dot(
     title: str | None = None,
 ) -> str:
     """DOT text for a :class:`~viz.graph.Graph` already walked by :func:`viz.graph.collect`."""
+    _check_title(title)
     opts = _options(rankdir, show_edge_grads, fmt, collapse, module_name)
     return "digraph {\n" + "".join(_body(graph, opts, title)) + "}\n"
+
+
+def _check_title(title: Any) -> None:
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str or None, not {type(title).__name__} ({title!r})")
 
 
 def _options(
@@ -280,7 +313,7 @@ def _body(graph: Graph, opts: _Options, title: str | None) -> list[str]:
     lines += [f"\t{line}\n" for line in by_cluster.pop(None, [])]
     for i, name in enumerate(graph.clusters):
         border = STYLE["group"][1]
-        label = html_text(_cluster_title(name, opts.module_name))
+        label = label_text(_cluster_title(name, opts.module_name)) or " "
         lines.append(f"\tsubgraph cluster_{i} {{\n")
         lines.append(
             f'\t\tgraph [label=<<B>{label}</B>>, style="rounded,dashed", color="{border}", '
@@ -292,12 +325,17 @@ def _body(graph: Graph, opts: _Options, title: str | None) -> list[str]:
     for node in graph.nodes:
         if not node.is_leaf:
             lines.append(f"\t{node.id}_op -> {node.id}\n")
+    uses: dict[str, int] = {}
+    for edge in graph.edges:
+        uses[edge.src] = uses.get(edge.src, 0) + 1
+    # An arrow's label is a node of the layout: in a graph where one value is used many
+    # times (x*x*...*x) dot would take minutes; there labels are placed after the layout.
+    key = "label" if max(uses.values(), default=0) <= MAX_LABELLED_USES else "xlabel"
     for edge in graph.edges:
         attrs = ""
         if opts.show_edge_grads:
-            attrs = (
-                f' [label=<<FONT COLOR="{MUTED}">∂ {html_text(opts.fmt(edge.local_grad))}</FONT>>]'
-            )
+            text = label_text(opts.fmt(edge.local_grad))
+            attrs = f' [{key}=<<FONT COLOR="{MUTED}">∂ {text}</FONT>>]'
         lines.append(f"\t{edge.src} -> {edge.dst}_op{attrs}\n")
     return lines
 
@@ -324,11 +362,14 @@ def _collapsed(graph: Graph, opts: _Options) -> list[str]:
         nodes = members[name]
         outputs = [n for n in nodes if n.id in used_outside or n.id == graph.root]
         n_params = sum(n.name is not None for n in nodes)
-        rows = [f'<TR><TD COLSPAN="3"><FONT COLOR="{MUTED}">{len(nodes)} nodes, '
-                f"{n_params} parameters</FONT></TD></TR>"]
+        rows = [
+            f'<TR><TD COLSPAN="3"><FONT COLOR="{MUTED}">{len(nodes)} nodes, '
+            f"{n_params} parameters</FONT></TD></TR>"
+        ]
         if len(outputs) > 1:
-            rows.append(f'<TR><TD COLSPAN="3"><FONT COLOR="{MUTED}">{len(outputs)} outputs'
-                        "</FONT></TD></TR>")
+            rows.append(
+                f'<TR><TD COLSPAN="3"><FONT COLOR="{MUTED}">{len(outputs)} outputs</FONT></TD></TR>'
+            )
         if len(outputs) == 1:
             rows += [
                 _row("data", opts.fmt(outputs[0].data)),
@@ -375,6 +416,7 @@ def _dot_body(
     max_nodes: int | None,
     title: str | None,
 ) -> list[str]:
+    _check_title(title)
     opts = _options(rankdir, show_edge_grads, fmt, collapse, _module_name(module))
     graph = collect(root, module=module, group_by=group_by, max_nodes=max_nodes)
     return _body(graph, opts, title)

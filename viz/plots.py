@@ -153,7 +153,9 @@ def plot_decision_boundary(
         predicted = [_classify(_scores(model, p), threshold, negative, positive) for p in points]
     k_out = grid.shape[2]
 
-    fig = _new_figure((5.5, 4.5)) if ax is None else ax.get_figure()
+    fig = _new_figure((5.5, 4.5)) if ax is None else ax.get_figure(root=True)
+    if fig is None:
+        raise ValueError("ax is not part of a figure: pass an Axes made by plt.subplots()")
     if ax is None:
         ax = fig.add_subplot()
     # Regions and boundaries come from contours of the scores themselves, which

@@ -8,16 +8,15 @@ leaves an existing file at ``path`` untouched.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import shutil
+import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from engine import Value
+from nn.atomic import atomic_path, write_atomic
 from viz.dot import to_dot
 
 __all__ = [
@@ -67,36 +66,6 @@ def find_dot() -> str:
     return path
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """A temporary path next to ``path``, moved onto it if the block succeeds.
-
-    Write the file at the yielded path; on success it replaces ``path`` in one
-    ``os.replace``, on any exception it is removed and ``path`` is left as it was.
-    The temporary file is made with the usual permissions (the umask applies).
-    """
-    target = Path(path)
-    directory = target.parent
-    if not directory.is_dir():
-        raise FileNotFoundError(
-            f"cannot write {str(target)!r}: the directory {str(directory)!r} does not exist"
-        )
-    tmp = directory / f".{target.name}.{secrets.token_hex(6)}.tmp{target.suffix}"
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory."""
-    with atomic_path(path) as tmp, open(tmp, "xb") as f:
-        f.write(data)
-
-
 def _format_of(path: Path, format: str | None) -> str:
     if format is None:
         suffix = path.suffix.lower().lstrip(".")
@@ -130,10 +99,37 @@ def render_dot(source: str, format: str) -> bytes:
         raise GraphvizError(
             f"dot did not finish within {DOT_TIMEOUT} s; draw a smaller graph"
         ) from None
+    if done.returncode < 0:  # killed by a signal: dot crashed (or was killed)
+        raise GraphvizError(
+            f"dot -T{format} crashed ({_signal_name(-done.returncode)}) on a graph of "
+            f"{source.count(chr(10))} lines of DOT; draw a smaller graph"
+        )
     if done.returncode != 0 or not done.stdout:
-        message = done.stderr.decode("utf-8", "replace").strip() or f"exit status {done.returncode}"
+        message = _first_lines(done.stderr) or f"exit status {done.returncode}"
         raise GraphvizError(f"dot -T{format} failed: {message}")
     return done.stdout
+
+
+#: How much of ``dot``'s stderr an error message keeps.
+ERROR_LINES = 5
+ERROR_CHARS = 500
+
+
+def _first_lines(stderr: bytes) -> str:
+    """The first ``ERROR_LINES`` lines of ``stderr`` (at most ``ERROR_CHARS``), marked if cut."""
+    whole = stderr.strip()
+    lines = whole[: ERROR_CHARS * 4].decode("utf-8", "replace").splitlines()
+    kept = "\n".join(lines[:ERROR_LINES])[:ERROR_CHARS]
+    if len(kept.encode("utf-8")) < len(whole):
+        kept += f" [... {len(whole):,} bytes of messages from dot in all]"
+    return kept
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f"{signal.Signals(number).name}, signal {number}"
+    except ValueError:
+        return f"signal {number}"
 
 
 def render(

@@ -24,7 +24,6 @@ import html
 import json
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -325,18 +324,6 @@ def _points(svg: str, attribute: str) -> float:
     return float(match.group(1))
 
 
-def _check_writable(path: Path) -> None:
-    """Refuse to replace anything but a regular file (a FIFO, a device, a directory, a
-    symlink's link)."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISREG(st.st_mode):
-        what = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file"
-        raise ValueError(f"will not replace {str(path)!r}: it is {what}")
-
-
 class StepThrough:
     """A recorded forward and backward pass, ready to be shown (see the module doc).
 
@@ -380,9 +367,9 @@ class StepThrough:
         return _page(self.steps, self.drawing(), self.fmt, self.title)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the page to ``path`` (atomically; only a regular file is replaced)."""
+        """Write the page to ``path`` with :func:`nn.atomic.write_atomic` (a regular file
+        is replaced atomically, a symlink followed, a device or FIFO written in place)."""
         target = Path(path)
-        _check_writable(target)
         write_atomic(target, self.to_html().encode("utf-8"))
         return target
 
@@ -400,7 +387,6 @@ class StepThrough:
         paths = []
         for i, doc in enumerate(docs):
             target = folder / f"step_{i + 1:0{width}d}.svg"
-            _check_writable(target)
             write_atomic(target, doc.encode("utf-8"))
             paths.append(target)
         return paths

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-import warnings
+from typing import ClassVar
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import CompiledFunction, TraceError, TraceWarning, Value, compile, define_op
+from engine.compiler import MAX_TRACES
 from tests.strategies import expressions, small_floats
 
 
@@ -25,8 +26,8 @@ def eager(f, xs, leaves=()):
 
 def close(a: float, b: float) -> bool:
     # The replay performs the same float operations in the same order as eager mode,
-    # so it should agree exactly; the issue asks for 1e-12 relative, which we check.
-    return a == b or abs(a - b) <= 1e-12 * max(abs(a), abs(b))
+    # so it agrees to the last bit.
+    return a == b
 
 
 @given(
@@ -57,9 +58,10 @@ def test_captured_leaves_get_the_eager_gradients(traced_at, replayed_at):
     compiled(*traced_at)
     w.grad = b.grad = 0.0
     value = compiled(*replayed_at)
-    e_value, _, (gw, gb) = eager(f, replayed_at, (w, b))
-    assert close(value, e_value)
-    assert close(w.grad, gw) and close(b.grad, gb)
+    compiled_grads = (w.grad, b.grad)  # read before eager() resets and refills them
+    e_value, _, eager_grads = eager(f, replayed_at, (w, b))
+    assert value == e_value
+    assert compiled_grads == tuple(eager_grads)
 
 
 @pytest.mark.parametrize("op", ["relu", "abs", "leaky_relu"])
@@ -124,22 +126,6 @@ def test_source_is_readable_backprop():
     assert src.startswith("def forward_backward(inputs, leaves):")
     assert "# forward" in src and "# backward" in src
     assert "_tanh(" in src and "1.0 - " in src
-
-
-def test_value_dependent_control_flow_warns_and_strict_refuses():
-    def f(x):
-        return x * 2 if x > 0 else x * 3
-
-    with pytest.warns(TraceWarning, match="comparison '>'"):
-        compiled = compile(f)
-        compiled(1.0)
-    assert compiled.control_flow and "test_compiler.py" in compiled.control_flow[0]
-    # frozen: the replay keeps the x > 0 branch even for a negative input
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert compiled(-1.0) == -2.0
-    with pytest.raises(TraceError, match="comparison"):
-        compile(f, strict=True)(1.0)
 
 
 def test_float_of_a_value_is_detected():
@@ -270,15 +256,15 @@ def test_non_finite_gradients_are_refused_before_any_grad_changes():
     compiled = compile(lambda x: ((x * x * x * x) * w).tanh())
     compiled(1.0)
     w.grad = 0.0
-    with pytest.raises(OverflowError, match="non-finite gradient"):
-        compiled(1e100)
+    with pytest.raises(OverflowError, match=r"\* .*overflows float64"):
+        compiled(1e100)  # eager's own message: the product that overflowed
     assert w.grad == 0.0
 
 
 def test_division_by_zero_in_the_forward_pass_stays_a_zero_division():
     compiled = compile(lambda x, y: x / y)
     compiled(1.0, 2.0)
-    with pytest.raises(ZeroDivisionError, match="compiled forward pass"):
+    with pytest.raises(ZeroDivisionError, match=r"division by zero: 1\.0 /"):
         compiled(1.0, 0.0)
 
 
@@ -304,3 +290,243 @@ def _in_no_grad(x):
 
     with no_grad():
         return x * 2
+
+
+# --- guards: Python branches on Values -------------------------------------------------
+
+
+def _branchy(x):
+    if x > 0:
+        return x * x
+    return -3.0 * x
+
+
+def test_a_branch_on_a_value_is_guarded_and_traced_again():
+    compiled = compile(_branchy, input_grads=True)
+    assert compiled(3.0) == (9.0, (6.0,))
+    # the other side of the branch: eager's numbers, not the traced branch's (9.0)
+    for x in (-1.0, 2.0, -0.5, 0.0):
+        e_value, (e_g,), _ = eager(_branchy, [x])
+        value, (g,) = compiled(x)
+        assert (value, g) == (e_value, e_g)
+    assert compiled(-1.0)[0] == 3.0
+    assert "2 trace(s)" in repr(compiled)
+    assert compiled.guards and "a Value > 0.0 was" in compiled.guards[0]
+
+
+def test_a_guard_on_an_intermediate_and_a_captured_leaf():
+    w = Value(1.0, label="w")
+
+    def f(x, y):
+        s = x * y + w
+        return s.log() if s > w * 2.0 else (s * s).exp()
+
+    compiled = compile(f, input_grads=True)
+    cases = [(1.0, 3.0, 1.0), (1.0, 0.1, 0.1), (1.0, 2.0, 2.0), (-5.0, 3.0, 4.0), (-5.0, 1.0, -6.0)]
+    for data, x, y in cases:
+        w.data = data  # the guard reads the captured leaf on every call
+        w.grad = 0.0
+        value, grads = compiled(x, y)
+        compiled_w = w.grad
+        e_value, e_grads, (e_w,) = eager(f, [x, y], (w,))
+        assert (value, list(grads), compiled_w) == (e_value, e_grads, e_w)
+
+
+def test_strict_refuses_a_changed_branch():
+    compiled = compile(_branchy, strict=True)
+    assert compiled(3.0) == 9.0
+    with pytest.raises(TraceError, match=r"a Value > 0.0 was True at .*test_compiler.py"):
+        compiled(-1.0)
+    assert compiled(5.0) == 25.0  # the traced branch still replays
+
+
+def test_traces_per_structure_are_bounded_then_eager():
+    def staircase(x):
+        k = 0
+        for t in range(12):
+            if x > t:
+                k += 1
+        return x * (k + 1.0)
+
+    compiled = compile(staircase)
+    for x in range(MAX_TRACES):
+        assert compiled(x + 0.5) == staircase(Value(x + 0.5)).data
+    with pytest.warns(TraceWarning, match=f"more than {MAX_TRACES} branch combinations"):
+        assert compiled(10.5) == 10.5 * 12.0
+    assert compiled(11.5) == 11.5 * 13.0  # eager again, warned once
+    assert compiled(0.5) == 1.0  # a kept trace
+    assert f"{MAX_TRACES} trace(s)" in repr(compiled)
+
+
+def test_float_of_a_value_still_warns_and_strict_refuses_it():
+    with pytest.warns(TraceWarning, match="float"):
+        compile(lambda x: x * float(x))(2.0)
+    with pytest.raises(TraceError, match="float"):
+        compile(lambda x: x * float(x), strict=True)(2.0)
+
+
+# --- errors are eager's errors ----------------------------------------------------------
+
+
+def _error_of(fn, *args):
+    try:
+        fn(*args)
+    except (ArithmeticError, ValueError) as e:
+        return type(e), str(e)
+    return None
+
+
+DOMAIN_CASES = [
+    ("x ** Value", lambda e: lambda x: x**e, 2.0, -2.0),
+    ("log", lambda e: lambda x: (x * e).log(), 2.0, -2.0),
+    ("log of 0", lambda e: lambda x: (x * e).log(), 2.0, 0.0),
+    ("sqrt", lambda e: lambda x: (x * e).sqrt(), 2.0, -2.0),
+    ("sqrt at 0", lambda e: lambda x: (x * e).sqrt(), 2.0, 0.0),
+    ("division", lambda e: lambda x: e / (x - 2.0), 3.0, 2.0),
+    ("division of a number", lambda e: lambda x: 1.0 / (x * e - 4.0), 3.0, 2.0),
+    ("power", lambda e: lambda x: (x * e) ** 0.5, 2.0, -2.0),
+    ("negative power", lambda e: lambda x: (x * e) ** -1.0, 2.0, 0.0),
+    ("exp overflow", lambda e: lambda x: (x * e).exp(), 2.0, 400.0),
+    ("overflow", lambda e: lambda x: x * x * e, 2.0, 1e200),
+    ("overflow absorbed by relu", lambda e: lambda x: (x * x * -e).relu(), 2.0, 1e200),
+    ("overflow absorbed by tanh", lambda e: lambda x: (x * x * e).tanh(), 2.0, 1e200),
+    ("derivative overflow", lambda e: lambda x: (x * e).log(), 2.0, 1e-310),
+    ("gradient overflow", lambda e: lambda x: 1e308 / (x * e * 0.5).sin(), 1.5, 0.65),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "traced_at", "replayed_at"),
+    [case[1:] for case in DOMAIN_CASES],
+    ids=[case[0] for case in DOMAIN_CASES],
+)
+def test_the_replay_raises_where_eager_raises(make, traced_at, replayed_at):
+    e = Value(2.0, label="e")
+    f = make(e)
+    compiled = compile(f)
+    compiled(traced_at)
+
+    def run_eagerly(x):
+        out = f(Value(x))
+        out.backward()
+
+    expected = _error_of(run_eagerly, replayed_at)
+    assert expected is not None
+    e.grad = 0.0
+    assert _error_of(compiled, replayed_at) == expected
+    assert e.grad == 0.0  # nothing half-applied
+
+
+def test_nan_and_inf_inputs_say_which_input():
+    compiled = compile(lambda x, ys: x * ys[0] * ys[1])
+    compiled(1.0, [2.0, 3.0])
+    with pytest.raises(ValueError, match=r"args\[1\]\[1\] must be finite, got nan"):
+        compiled(1.0, [2.0, float("nan")])
+    with pytest.raises(ValueError, match=r"args\[0\] must be finite, got inf"):
+        compiled(float("inf"), [2.0, 3.0])
+
+
+@pytest.mark.parametrize("number", [float("inf"), float("-inf"), float("nan"), 1e308, -0.0])
+def test_aux_numbers_of_any_kind_pass_through(number):
+    compiled = compile(lambda x: (x * 2.0, {"k": number, "v": x}), has_aux=True)
+    value, aux = compiled(3.0)
+    assert value == 6.0 and aux["v"] == 3.0
+    assert repr(aux["k"]) == repr(number)
+
+
+# --- generated code holds only the compiler's text ---------------------------------------
+
+
+class _Sneaky(str):
+    calls: ClassVar[list[str]] = []
+
+    def __repr__(self):
+        _Sneaky.calls.append("repr")
+        return "__import__('os')"
+
+    def __str__(self):
+        _Sneaky.calls.append("str")
+        return "x"
+
+    def __format__(self, spec):
+        _Sneaky.calls.append("format")
+        return "x"
+
+    def __iter__(self):
+        _Sneaky.calls.append("iter")
+        return iter("x")
+
+
+def test_a_label_runs_none_of_its_own_methods_and_stays_out_of_the_code():
+    _Sneaky.calls.clear()
+    w = Value(0.5, label=_Sneaky("weight\n    import os"))
+    h = (w * 3.0).tanh()
+    h.label = _Sneaky("hidden")
+    compiled = compile(lambda x: h * x)
+    compiled(2.0)
+    view = compiled.source
+    assert _Sneaky.calls == []
+    executed = compiled._last.generated.source
+    assert "weight" not in executed and "hidden" not in executed
+    assert "# hidden" in view  # the readable view shows it as a comment
+    assert "\n    import os" not in view  # escaped: "weight\x0a    import os"
+
+
+def test_every_code_point_as_a_label_stays_in_one_comment():
+    labels = [chr(c) for c in range(0x300)] + [
+        "\u2028",
+        "\u2029",
+        "\x85",
+        "\ufeff",
+        "\U0001f600",
+        "\ud800",
+        "\\",
+        "'''",
+    ]
+
+    def f(x):
+        y = x
+        for label in labels:
+            y = (y * 0.5).tanh()
+            y.label = label
+        return y
+
+    compiled = compile(f)
+    compiled(0.5)
+    view = compiled.source
+    assert view.isascii()
+    _builtin_compile(view, "<view>", "exec")  # the readable view is valid Python too
+    body = [line for line in view.splitlines() if "= _tanh(" in line]
+    assert len(body) == len(labels)
+    assert all("  # " in line for line in body)
+
+
+def _builtin_compile(source, name, mode):
+    import builtins
+
+    return builtins.compile(source, name, mode)
+
+
+# --- nested arguments ---------------------------------------------------------------------
+
+
+def test_a_self_containing_argument_is_refused():
+    xs: list = [1.0]
+    xs.append(xs)
+    with pytest.raises(ValueError, match=r"args\[0\]\[1\] contains itself"):
+        compile(lambda v: v[0])(xs)
+
+
+def test_a_5000_deep_argument_compiles():
+    deep: list = [2.0]
+    for _ in range(5000):
+        deep = [deep]
+
+    def innermost(v):
+        while isinstance(v, list):
+            v = v[0]
+        return v * v
+
+    compiled = compile(innermost, input_grads=True)
+    assert compiled(deep) == (4.0, (4.0,))
+    assert compiled(deep) == (4.0, (4.0,))

@@ -103,7 +103,7 @@ def test_spiral_classes_and_radii() -> None:
         (lambda: make_moons(0), ValueError, "at least 1"),
         (lambda: make_moons(10.0), TypeError, "n_samples must be an int"),
         (lambda: make_moons(10, noise=-0.1), ValueError, "noise must be a finite number >= 0"),
-        (lambda: make_xor(10, noise="a"), TypeError, "noise must be a number"),
+        (lambda: make_xor(10, noise="a"), TypeError, "noise must be a real number"),
         (lambda: make_spiral(2, n_classes=3), ValueError, "at least n_classes"),
         (lambda: make_spiral(10, n_classes=0), ValueError, "n_classes"),
         (lambda: make_moons(10, seed=1, rng=random.Random(1)), ValueError, "not both"),
@@ -178,7 +178,11 @@ def test_standardizer_refuses_a_zero_deviation() -> None:
     [
         (lambda: Standardizer(mean=[1.0]), ValueError, "both mean and std"),
         (lambda: Standardizer(mean=[1.0], std=[1.0, 2.0]), ValueError, "1 features but std has 2"),
-        (lambda: Standardizer(mean=["a"], std=[1.0]), TypeError, r"mean\[0\] must be a number"),
+        (
+            lambda: Standardizer(mean=["a"], std=[1.0]),
+            TypeError,
+            r"mean\[0\] must be a real number",
+        ),
         (lambda: Standardizer(mean=[1.0], std=[-1.0]), ValueError, "standard deviation -1.0"),
         (lambda: Standardizer(mean=[math.nan], std=[1.0]), ValueError, "finite"),
         (lambda: Standardizer().transform([1.0]), ValueError, "not fitted"),
@@ -190,3 +194,29 @@ def test_standardizer_refuses_a_zero_deviation() -> None:
 def test_standardizer_errors(build, error, message) -> None:
     with pytest.raises(error, match=message):
         build()
+
+
+def test_numbers_may_be_numpy_scalars_and_fractions() -> None:
+    """Every number check goes through engine.checks: numpy ints/floats and Fractions work,
+    bools do not."""
+    np = pytest.importorskip("numpy")
+    from fractions import Fraction
+
+    assert make_moons(np.int64(10), noise=np.float32(0.1), seed=1) == make_moons(
+        10, noise=float(np.float32(0.1)), seed=1
+    )
+    assert make_circles(10, factor=Fraction(1, 2), seed=0) == make_circles(10, factor=0.5, seed=0)
+    assert make_spiral(9, n_classes=np.int64(3), seed=0) == make_spiral(9, n_classes=3, seed=0)
+    X, y = make_xor(20, seed=0)
+    assert train_test_split(X, y, np.int64(5), seed=0) == train_test_split(X, y, 5, seed=0)
+    assert train_test_split(X, y, Fraction(1, 4), seed=0) == train_test_split(X, y, 0.25, seed=0)
+    s = Standardizer(mean=[np.float64(1.0)], std=[Fraction(2)])
+    assert s.transform([[3.0]]) == [[1.0]]
+    assert s.transform(np.array([[3.0], [5.0]])) == [[1.0], [2.0]]
+    assert s.transform(np.array([3.0])) == [1.0]
+    fitted = Standardizer().fit(np.array(X))
+    assert (fitted.mean, fitted.std) == (Standardizer().fit(X).mean, Standardizer().fit(X).std)
+    with pytest.raises(TypeError, match="n_samples must be an int, not bool"):
+        make_moons(True)
+    with pytest.raises(TypeError, match="a fraction or a count, not True"):
+        train_test_split(X, y, True)

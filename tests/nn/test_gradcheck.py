@@ -98,7 +98,7 @@ def test_a_loss_that_fails_midway_leaves_the_parameters_as_they_were() -> None:
 
 
 def test_a_batch_and_the_relative_step() -> None:
-    m = MLP.from_weights([[[3000.0, 0.5]]], [[-1500.0]], activation="linear")
+    m = MLP.from_weights([[[3000.0, 0.5]]], [[-1500.0]], output_activation="linear")
     xs = [[0.5, 1.0], [0.25, -1.0]]
     result = gradcheck_module(m, xs, [1.0, 2.0], loss=mse_loss)
     assert result.ok

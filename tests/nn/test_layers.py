@@ -203,7 +203,7 @@ def test_bad_mlp_arguments(args, kwargs, error, message) -> None:
 
 def test_from_weights_sets_every_weight_and_reads_back() -> None:
     weights = [[[0.15, 0.20], [-0.25, 0.10], [0.05, -0.15]], [[0.20, -0.35, 0.15]]]
-    model = MLP.from_weights(weights)
+    model = MLP.from_weights(weights, activation="sigmoid", output_activation="sigmoid")
     assert model.weight_matrices() == weights
     assert model.bias_vectors() == [None, None]
     assert [layer.activation for layer in model.layers] == ["sigmoid", "sigmoid"]
@@ -238,8 +238,8 @@ def test_from_weights_round_trips_a_random_model() -> None:
         ([[]], None, TypeError, r"weights\[0\] must be a non-empty matrix"),
         ([[[1.0, 2.0], [3.0]]], None, ValueError, "rows of different lengths"),
         ([[[1.0, 2.0]], [[1.0, 2.0]]], None, ValueError, "2 columns but layer 0 has 1 neurons"),
-        ([[[1.0, "2"]]], None, TypeError, r"weights\[0\]\[0\]\[1\] must be a number"),
-        ([[[1.0, True]]], None, TypeError, r"weights\[0\]\[0\]\[1\] must be a number"),
+        ([[[1.0, "2"]]], None, TypeError, r"weights\[0\]\[0\]\[1\] must be a real number"),
+        ([[[1.0, True]]], None, TypeError, r"weights\[0\]\[0\]\[1\] must be a real number"),
         ([[[1.0, math.nan]]], None, ValueError, "must be finite"),
         ([[[1.0]]], [[1.0], [2.0]], ValueError, "2 entries but weights has 1 layers"),
         ([[[1.0], [2.0]]], [[1.0]], ValueError, r"biases\[0\] has 1 entries but layer 0 has 2"),
@@ -248,7 +248,49 @@ def test_from_weights_round_trips_a_random_model() -> None:
 )
 def test_from_weights_validates(weights, biases, error, message) -> None:
     with pytest.raises(error, match=message):
-        MLP.from_weights(weights, biases)
+        MLP.from_weights(weights, biases, activation="relu", output_activation="linear")
+
+
+def test_from_weights_has_no_default_activations() -> None:
+    """It used to default to sigmoid everywhere while MLP(...) defaults to relu/linear:
+    weights from elsewhere silently became another network. Now the call must say."""
+    weights = [[[0.15, 0.20], [-0.25, 0.10]], [[0.2, -0.35]]]
+    with pytest.raises(TypeError, match="needs activation= and output_activation="):
+        MLP.from_weights(weights)
+    with pytest.raises(TypeError, match=r"needs output_activation= \(the activations"):
+        MLP.from_weights(weights, activation="sigmoid")
+    with pytest.raises(TypeError, match=r"needs activation= \("):
+        MLP.from_weights(weights, output_activation="linear")
+    one_layer = MLP.from_weights([[[2.0]]], output_activation="tanh")  # no hidden layer
+    assert one_layer.layers[0].activation == "tanh"
+    with pytest.raises(ValueError, match="unknown activation 'sigmod'"):
+        MLP.from_weights(weights, activation="sigmod", output_activation="linear")
+
+
+def test_from_weights_agrees_with_mlp_given_the_same_activations() -> None:
+    for hidden, out in [("relu", "linear"), ("tanh", "sigmoid"), ("sigmoid", "sigmoid")]:
+        a = MLP(2, [3, 2], activation=hidden, output_activation=out, seed=4)
+        b = MLP.from_weights(
+            a.weight_matrices(), a.bias_vectors(), activation=hidden, output_activation=out
+        )
+        assert repr(b) == repr(a)
+        assert [v.data for v in b([0.5, -1.5])] == [v.data for v in a([0.5, -1.5])]
+
+
+def test_from_weights_takes_numpy_arrays_and_numbers() -> None:
+    np = pytest.importorskip("numpy")
+    a = MLP(2, [3, 1], seed=2)
+    b = MLP.from_weights(
+        [np.array(w) for w in a.weight_matrices()],
+        [np.array(bs) for bs in a.bias_vectors()],
+        activation="relu",
+        output_activation="linear",
+    )
+    assert b.state_dict() == a.state_dict()
+    assert all(type(v) is float for v in b.state_dict().values())
+    c = MLP.from_weights(np.ones((1, 1, 2)), output_activation="linear")
+    assert c.weight_matrices() == [[[1.0, 1.0]]]
+    assert MLP(np.int64(2), [np.int64(3)], seed=0).nouts == [3]
 
 
 def test_reprs_say_what_the_module_is() -> None:

@@ -78,8 +78,8 @@ def test_batch_loss_gradient_is_the_average_of_the_example_gradients() -> None:
         ([Value(1.0)], [1.0, 2.0], ValueError, "1 predictions but 2 targets"),
         (Value(1.0), [1.0], ValueError, "one prediction but 1 targets"),
         ([Value(1.0)], 1.0, ValueError, "single target"),
-        ([Value(1.0)], ["1"], TypeError, "must be a number"),
-        ([Value(1.0)], [True], TypeError, "must be a number"),
+        ([Value(1.0)], ["1"], TypeError, "must be a real number, not str"),
+        ([Value(1.0)], [True], TypeError, "must be a real number, not bool"),
         ([Value(1.0)], [math.nan], ValueError, "finite"),
         ([], [], ValueError, "no predictions"),
         ([[Value(1.0)]], [[1.0, 2.0]], ValueError, "prediction 0 has 1 outputs"),
@@ -305,7 +305,7 @@ def test_l2_penalty_value_and_gradient() -> None:
     [
         ([], 1.0, ValueError, "no parameters"),
         ([1.0], 1.0, TypeError, "parameter 0 must be a Value"),
-        ([Value(1.0)], "0.1", TypeError, "alpha must be a number"),
+        ([Value(1.0)], "0.1", TypeError, "alpha must be a real number"),
         ([Value(1.0)], math.inf, ValueError, "alpha must be finite"),
     ],
 )
@@ -319,3 +319,52 @@ def test_losses_work_under_no_grad() -> None:
         out = cross_entropy([1.0, 2.0], 0) + mse_loss([Value(1.0)], [0.0])
     assert out.is_leaf
     assert out.data == pytest.approx(math.log(1 + math.e) + 1.0, rel=1e-15)
+
+
+# --- one table of loss names; any real number type as a target (issue 12) --------------
+
+
+def test_loss_functions_has_the_short_and_the_function_names() -> None:
+    import nn
+
+    table = nn.LOSS_FUNCTIONS
+    pairs = {
+        "mse": "mse_loss",
+        "bce": "binary_cross_entropy",
+        "bce_with_logits": "binary_cross_entropy_with_logits",
+        "hinge": "hinge_loss",
+        "cross_entropy": "cross_entropy",
+    }
+    for short, long in pairs.items():
+        assert table[short] is table[long] is getattr(nn, long)
+        assert nn.get_loss(short) is nn.get_loss(long) is getattr(nn, long)
+    assert set(table) == set(pairs) | set(pairs.values())
+    assert nn.get_loss(mse_loss) is mse_loss
+    with pytest.raises(ValueError, match=r"unknown loss 'l1'; choose one of mse, mse_loss, bce"):
+        nn.get_loss("l1")
+    with pytest.raises(TypeError, match="a name or a function, not int"):
+        nn.get_loss(3)  # type: ignore[arg-type]
+
+
+def test_targets_may_be_numpy_numbers_and_fractions() -> None:
+    np = pytest.importorskip("numpy")
+    from fractions import Fraction
+
+    p = Value(0.75)
+    expected = binary_cross_entropy(p, 1.0).data
+    for one in (np.int64(1), np.float32(1.0), Fraction(1), np.bool_(True)):
+        if isinstance(one, np.bool_):
+            with pytest.raises(TypeError, match="real number, not bool"):
+                binary_cross_entropy(p, one)
+            continue
+        assert binary_cross_entropy(p, one).data == expected
+    assert mse_loss([Value(1.0)], np.array([0.5])).data == 0.25
+    soft = binary_cross_entropy(p, Fraction(1, 4)).data
+    assert soft == binary_cross_entropy(p, 0.25).data
+    assert (
+        cross_entropy([1.0, 2.0, 0.5], np.int64(1)).data == cross_entropy([1.0, 2.0, 0.5], 1).data
+    )
+    assert hinge_loss(Value(0.5), np.int8(-1)).data == 1.5
+    assert l2_penalty([Value(2.0)], np.float64(0.5)).data == 2.0
+    with pytest.raises(TypeError, match="class index"):
+        cross_entropy([1.0, 2.0], np.float64(1.0))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
 
 import pytest
 
@@ -66,13 +68,14 @@ class Custom(Module):
         self.alias = self.scale  # the same Value again: reported once, under 'scale'
         self.name = "custom"  # not a parameter
         self._cache = Value(9.0)  # private: never walked
-        self.me = self  # a cycle must not loop forever
+        self._me = self  # a back-reference kept private: not walked, so no cycle
+        self.again = self.blocks["second"]  # a shared module: walked once, first name kept
 
     def forward(self, x: Value) -> Value:
         return self.blocks["first"]([x]) * self.scale
 
 
-def test_walk_handles_dicts_shared_values_private_attributes_and_cycles() -> None:
+def test_walk_handles_dicts_shared_values_and_modules_and_private_attributes() -> None:
     m = Custom()
     names = [n for n, _ in m.named_parameters()]
     assert names == [
@@ -83,6 +86,7 @@ def test_walk_handles_dicts_shared_values_private_attributes_and_cycles() -> Non
         "blocks.second.b",
     ]
     assert m._cache not in m.parameters()
+    assert m.parameters() == [p for _, p in m.named_parameters()]
 
 
 def test_call_runs_forward_and_base_forward_is_abstract() -> None:
@@ -198,7 +202,7 @@ def test_save_replaces_an_existing_file(tmp_path) -> None:
     assert os.listdir(tmp_path) == ["m.json"]
 
 
-@pytest.mark.parametrize("fail_in", ["json.dump", "os.replace"])
+@pytest.mark.parametrize("fail_in", ["os.fsync", "os.replace"])
 def test_failed_save_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, monkeypatch, fail_in):
     path = tmp_path / "model.json"
     old = Neuron(2, seed=0)
@@ -208,15 +212,8 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, monkey
     def boom(*args, **kwargs):
         raise OSError("disk full (simulated)")
 
-    if fail_in == "json.dump":
-        # Write part of the document first, then fail: a half file must never appear.
-        def partial_dump(obj, f, **kwargs):
-            f.write('{"format": "chainrule.state_dict", "parame')
-            boom()
-
-        monkeypatch.setattr(json, "dump", partial_dump)
-    else:
-        monkeypatch.setattr(os, "replace", boom)
+    # the whole document is in the temporary file when either fails: it must not appear
+    monkeypatch.setattr(os, fail_in.removeprefix("os."), boom)
     with pytest.raises(OSError, match="simulated"):
         Neuron(2, seed=1).save(path)
     assert path.read_text() == old_text
@@ -274,3 +271,317 @@ def test_saved_file_gets_the_usual_permissions(tmp_path) -> None:
     path = tmp_path / "m.json"
     Neuron(2, seed=0).save(path)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+# --- names are unique; cycles are refused (issue 13, items 2 and 11) -------------------
+
+
+class Holder(Module):
+    """A module whose attributes are set from keyword arguments (any structure)."""
+
+    def __init__(self, **attributes: object) -> None:
+        for k, v in attributes.items():
+            setattr(self, k, v)
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: int = 10):
+    """Turn a walk that never ends into a failure instead of a hung test run."""
+
+    def timeout(signum, frame):
+        raise TimeoutError(f"still walking after {seconds} s: the walk does not end")
+
+    old = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_two_parameters_with_one_name_are_refused_naming_both_routes(tmp_path) -> None:
+    """The issue's case: two parameters but one state_dict() entry, silently."""
+    v1, v2 = Value(1.0), Value(2.0)
+    m = Holder(d={"a.b": v1, "a": {"b": v2}})
+    message = r"both named 'd\.a\.b': self\.d\['a\.b'\] and self\.d\['a'\]\['b'\]"
+    for call in (lambda: list(m.named_parameters()), m.state_dict):
+        with pytest.raises(ValueError, match=message):
+            call()
+    with pytest.raises(ValueError, match=message):
+        m.save(tmp_path / "m.json")
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(ValueError, match=message):
+        m.load_state_dict({"d.a.b": 5.0})
+    assert (v1.data, v2.data) == (1.0, 2.0)
+    assert m.parameters() == [v1, v2]  # parameters() needs no names: both are trained
+
+
+def test_a_dotted_attribute_name_colliding_with_a_submodule_is_refused() -> None:
+    m = Holder(head=Neuron(1, seed=0))
+    setattr(m, "head.b", Value(3.0))
+    with pytest.raises(ValueError, match=r"both named 'head\.b': self\.head\.b and self\.head\.b"):
+        m.state_dict()
+
+
+def test_the_same_value_under_two_names_is_no_collision() -> None:
+    v = Value(1.0)
+    m = Holder(a=v, b=[v])
+    assert m.state_dict() == {"a": 1.0}
+
+
+def _list_in_itself() -> Module:
+    xs: list[object] = [Value(1.0)]
+    xs.append(xs)
+    return Holder(items=xs)
+
+
+def _dict_in_itself() -> Module:
+    d: dict[str, object] = {"w": Value(1.0)}
+    d["me"] = d
+    return Holder(d=d)
+
+
+def _module_in_itself() -> Module:
+    m = Holder(w=Value(1.0))
+    m.me = m
+    return m
+
+
+def _two_list_loop() -> Module:
+    inner: list[object] = [Value(1.0)]
+    inner.append([inner])
+    return Holder(outer=[inner])
+
+
+@pytest.mark.parametrize(
+    "make, route",
+    [
+        (_list_in_itself, r"self\.items\[1\] is self\.items again \(a list"),
+        (_dict_in_itself, r"self\.d\['me'\] is self\.d again \(a dict"),
+        (_module_in_itself, r"self\.me is self again \(a Holder"),
+        (_two_list_loop, r"self\.outer\[0\]\[1\]\[0\] is self\.outer\[0\] again"),
+    ],
+    ids=["list-in-itself", "dict-in-itself", "module-in-itself", "two-list-loop"],
+)
+def test_a_cycle_raises_instead_of_hanging(make, route) -> None:
+    m = make()
+    calls = {
+        "named_parameters": lambda: list(m.named_parameters()),
+        "parameters": m.parameters,
+        "state_dict": m.state_dict,
+        "zero_grad": m.zero_grad,
+    }
+    for name, call in calls.items():
+        with hang_guard(), pytest.raises(ValueError, match=f"contains a cycle: {route}") as e:
+            call()
+        assert "'_'" in str(e.value), name  # says how to keep a back-reference
+
+
+def test_a_shared_list_is_no_cycle() -> None:
+    shared = [Value(1.0), Value(2.0)]
+    m = Holder(a=shared, b=[shared, shared], c=Neuron(1, seed=0))
+    m.d = m.c  # the same module under a second name
+    assert [n for n, _ in m.named_parameters()] == ["a.0", "a.1", "c.w.0", "c.b"]
+    assert m.parameters() == [p for _, p in m.named_parameters()]
+
+
+def test_int_dict_keys_name_parameters_other_keys_and_sets_are_refused() -> None:
+    v, w = Value(1.0), Value(2.0)
+    assert Holder(d={0: v, "x": w}).state_dict() == {"d.0": 1.0, "d.x": 2.0}
+    assert Holder(d={(1, 2): "a label"}).state_dict() == {}  # no parameter there: fine
+    with pytest.raises(TypeError, match=r"self\.d\[\(1, 2\)\] holds parameters under a tuple"):
+        Holder(d={(1, 2): v}).parameters()
+    with pytest.raises(TypeError, match=r"self\.s is a set holding parameters"):
+        Holder(s={v}).state_dict()
+    with pytest.raises(ValueError, match=r"both named 'd\.0'"):
+        Holder(d={0: v, "0": w}).state_dict()
+
+
+def test_parameters_and_named_parameters_agree_in_order() -> None:
+    a, b, c = Value(1.0), Value(2.0), Value(3.0)
+    m = Holder(first=[a, (b, {"k": Neuron(2, seed=0)})], second={"z": c, "y": a}, n=7, s="x")
+    named = list(m.named_parameters())
+    assert m.parameters() == [p for _, p in named]
+    assert [n for n, _ in named][:3] == ["first.0", "first.1.0", "first.1.1.k.w.0"]
+
+
+def test_the_walk_is_iterative() -> None:
+    nested: list[object] = [Value(1.0)]
+    for _ in range(20_000):  # far beyond the recursion limit
+        nested = [nested]
+    m = Holder(deep=nested)
+    assert len(m.parameters()) == 1
+    (name,) = m.state_dict()
+    assert name == "deep" + ".0" * 20_001
+
+
+# --- loading hostile files (issue 13, items 10 and 13) ----------------------------------
+
+
+def _state_file(parameters: str, version: str = "1") -> str:
+    return f'{{"format": "chainrule.state_dict", "version": {version}, "parameters": {parameters}}}'
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"parameters": ' * 50_000 + b"1" + b"}" * 50_000, "nested too deeply"),
+        ("\N{GREEK SMALL LETTER ALPHA}".encode("utf-16"), "not UTF-8 text"),
+        (_state_file('{"w.0": 1, "w.1": 2, "b": 0}').encode("latin-1") + b"\xff", "not UTF-8"),
+        (_state_file('{"w.0": ' + "9" * 5000 + ', "w.1": 2, "b": 0}').encode(), "5000 digits"),
+        (_state_file('{"w.0": 1, "w.1": 2, "b": 0}', version="true").encode(), "version True"),
+        (_state_file('{"w.0": 1, "w.1": 2, "b": 0}', version="1.0").encode(), "version 1.0"),
+        (_state_file('{"w.0": 1, "w.0": 5, "w.1": 2, "b": 0}').encode(), "'w.0' appears more"),
+        (_state_file('{"w.0": 1e999, "w.1": 2, "b": 0}').encode(), "must be finite"),
+        (_state_file('{"w.0": true, "w.1": 2, "b": 0}').encode(), "not bool"),
+    ],
+    ids=[
+        "deep-list",
+        "deep-object",
+        "utf-16",
+        "latin-1-byte",
+        "5000-digit-number",
+        "version-true",
+        "version-float",
+        "duplicate-key",
+        "overflowing-float",
+        "bool-value",
+    ],
+)
+def test_a_hostile_file_gives_an_error_naming_it_and_changes_nothing(tmp_path, raw, message):
+    path = tmp_path / "hostile.json"
+    path.write_bytes(raw)
+    model = Neuron(2, seed=0)
+    before = snapshot(model)
+    with pytest.raises((ValueError, TypeError)) as info:
+        model.load(path)
+    assert str(info.value).startswith(str(path)), info.value
+    assert message in str(info.value)
+    assert snapshot(model) == before
+
+
+# --- the cached parameter list (zero_grad runs every step) ------------------------------
+
+
+def _fresh(model: Module) -> list[Value]:
+    """The walk's answer now, without the cache."""
+    return [p for _, p in model.named_parameters()]
+
+
+def _dirty(model: Module) -> None:
+    for p in _fresh(model):
+        p.grad = 1.0
+
+
+STRUCTURE_CHANGES = {
+    "append a layer": lambda m: m.layers.append(Layer(2, 2, seed=3)),
+    "replace a weight": lambda m: m.layers[0].neurons[0].w.__setitem__(0, Value(5.0)),
+    "delete a neuron": lambda m: m.layers[0].neurons.pop(),
+    "new attribute": lambda m: setattr(m, "extra", Value(1.0)),
+    "delete a bias": lambda m: setattr(m.layers[1].neurons[0], "b", None),
+    "attribute via __dict__": lambda m: vars(m).__setitem__("extra", [Value(1.0)]),
+    "private made public": lambda m: (
+        setattr(m, "_hidden", Value(4.0)),
+        m.parameters(),
+        vars(m).__setitem__("shown", vars(m).pop("_hidden")),
+    ),
+}
+
+
+@pytest.mark.parametrize("change", sorted(STRUCTURE_CHANGES))
+def test_a_structure_change_is_seen_by_parameters_and_zero_grad(change: str) -> None:
+    model = MLP(2, [2, 2], seed=0)
+    model.zero_grad()  # the cache is filled
+    STRUCTURE_CHANGES[change](model)
+    _dirty(model)
+    model.zero_grad()
+    assert model.parameters() == _fresh(model)
+    assert all(p.grad == 0.0 for p in _fresh(model))
+
+
+def test_a_list_replaced_by_an_equal_copy_is_watched_afresh() -> None:
+    """Compared by identity: the copy equals the old list, but later appends to it count."""
+    model = MLP(2, [2, 1], seed=0)
+    model.parameters()
+    neuron = model.layers[0].neurons[0]
+    neuron.w = list(neuron.w)
+    assert model.parameters() == _fresh(model)
+    neuron.w.append(Value(7.0))
+    assert model.parameters() == _fresh(model) and neuron.w[-1] in model.parameters()
+
+
+def test_the_walk_runs_once_while_nothing_changes(monkeypatch) -> None:
+    import nn.module
+
+    model = MLP(2, [4, 1], seed=0)
+    walks = []
+    real = nn.module._parameter_list
+    monkeypatch.setattr(nn.module, "_parameter_list", lambda *a: walks.append(1) or real(*a))
+    for _ in range(5):
+        model.zero_grad()
+        model.parameters()
+    assert len(walks) == 1
+    model.layers[0].neurons[0].w[0] = Value(1.0)
+    model.zero_grad()
+    assert len(walks) == 2
+
+
+def test_copies_and_pickles_have_their_own_parameters() -> None:
+    import copy
+    import pickle
+
+    model = MLP(2, [2, 1], seed=0)
+    model.zero_grad()
+    shallow = copy.copy(model)  # shares the layers list and the cache object
+    shallow.layers = [Layer(2, 1, seed=9)]
+    assert shallow.parameters() == _fresh(shallow) and model.parameters() == _fresh(model)
+    for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        params = twin.parameters()
+        assert params == _fresh(twin)
+        assert not set(map(id, params)) & set(map(id, model.parameters()))
+        assert [p.data for p in params] == [p.data for p in model.parameters()]
+
+
+def test_zero_grad_follows_a_subclass_that_chooses_its_parameters() -> None:
+    class Frozen(MLP):
+        def parameters(self) -> list[Value]:
+            return super().parameters()[:2]
+
+    model = Frozen(2, [2, 1], seed=0)
+    _dirty(model)
+    model.zero_grad()
+    grads = [p.grad for p in _fresh(model)]
+    assert grads[:2] == [0.0, 0.0] and all(g == 1.0 for g in grads[2:])
+
+
+def test_a_module_equal_to_the_one_it_replaces_still_counts_as_new() -> None:
+    """The cache compares with ``is``: a class whose ``==`` says True is not trusted."""
+
+    class Block(Module):
+        def __init__(self, v: Value) -> None:
+            self.v = v
+
+        def __eq__(self, other: object) -> bool:  # e.g. a dataclass comparing fields
+            return isinstance(other, Block)
+
+        __hash__ = None  # type: ignore[assignment]
+
+    old, new = Value(1.0), Value(2.0)
+    model = Holder(block=Block(old))
+    assert model.parameters() == [old]
+    model.block = Block(new)
+    assert model.parameters() == [new]
+
+
+def test_a_value_moved_across_a_list_boundary_changes_the_order() -> None:
+    """The same objects in the same flat order, in lists of other lengths: walk again."""
+    a, b, c = Value(1.0), Value(2.0), Value(3.0)
+    inner = [c]
+    outer = [a, inner, b]
+    model = Holder(outer=outer)
+    assert model.parameters() == [a, c, b]
+    outer.pop()
+    inner.insert(0, b)
+    assert model.parameters() == [a, b, c] == _fresh(model)

@@ -79,7 +79,7 @@ def test_learning_rate_can_change_between_steps() -> None:
     assert adam.lr == 0.5
     with pytest.raises(ValueError, match="lr must be in"):
         opt.lr = -1.0
-    with pytest.raises(TypeError, match="lr must be a number"):
+    with pytest.raises(TypeError, match="lr must be a real number"):
         opt.lr = "fast"  # type: ignore[assignment]
 
 
@@ -132,7 +132,7 @@ def test_a_diverging_step_changes_nothing() -> None:
         (lambda: SGD([Value(1.0), 2.0], lr=0.1), TypeError, r"params\[1\] must be a Value"),
         (lambda: SGD([v := Value(1.0), v], lr=0.1), ValueError, "more than once"),
         (lambda: SGD([Value(1.0)], lr=math.nan), ValueError, "lr must be in"),
-        (lambda: SGD([Value(1.0)], lr=True), TypeError, "lr must be a number"),
+        (lambda: SGD([Value(1.0)], lr=True), TypeError, "lr must be a real number"),
         (lambda: SGD([Value(1.0)], lr=0.1, momentum=1.0), ValueError, "momentum must be in"),
         (lambda: SGD([Value(1.0)], lr=0.1, weight_decay=-1), ValueError, "weight_decay"),
         (lambda: Adam([Value(1.0)], betas=(0.9,)), TypeError, "pair"),
@@ -143,3 +143,19 @@ def test_a_diverging_step_changes_nothing() -> None:
 def test_bad_optimizer_arguments(build, error, message) -> None:
     with pytest.raises(error, match=message):
         build()
+
+
+def test_rates_and_steps_may_be_numpy_scalars_and_fractions() -> None:
+    np = pytest.importorskip("numpy")
+    from fractions import Fraction
+
+    p = Value(1.0)
+    p.grad = 2.0
+    opt = SGD([p], lr=np.float32(0.5))
+    assert type(opt.lr) is float and opt.lr == 0.5
+    opt.lr = Fraction(1, 4)
+    opt.step()
+    assert p.data == 0.5
+    assert linear_decay(1.0, np.float64(0.5), np.int64(10))(5) == 0.75
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        linear_decay(1.0, 0.5, 10.0)

@@ -320,3 +320,97 @@ def test_compiled_step_keeps_few_baked_traces():
     for k in range(CompiledStep.MAX_BAKED + 3):
         step(opt, [[0.1 * k, 0.2]], [k % 3 if k < CompiledStep.MAX_BAKED else (k + 1) % 3])
     assert len(step._by_targets) <= CompiledStep.MAX_BAKED
+
+
+# --- issue 12: one set of loss names, soft targets, a short History ---------------------
+
+
+@pytest.mark.parametrize(
+    "short, long",
+    [
+        ("hinge", "hinge_loss"),
+        ("bce_with_logits", "binary_cross_entropy_with_logits"),
+        ("mse", "mse_loss"),
+    ],
+)
+def test_train_takes_the_short_name_the_function_name_and_the_function(moons, short, long):
+    import nn
+
+    X, y = moons
+    runs = [
+        train(MLP(2, [4, 1], seed=0), X, y, loss=loss, lr=0.05, steps=3, progress=False)
+        for loss in (short, long, getattr(nn, long))
+    ]
+    assert runs[0].loss == runs[1].loss == runs[2].loss
+    assert runs[0].accuracy == runs[1].accuracy == runs[2].accuracy
+    assert evaluate(MLP(2, [4, 1], seed=0), X, y, loss=long) == evaluate(
+        MLP(2, [4, 1], seed=0), X, y, loss=short
+    )
+
+
+def test_walk_through_step_takes_the_short_names() -> None:
+    from nn import walk_through_step
+
+    def model() -> MLP:
+        return MLP.from_weights([[[0.5, -0.25]]], [[0.1]], output_activation="sigmoid")
+
+    long = walk_through_step(model(), [1.0, 2.0], 1, loss="binary_cross_entropy", lr=0.1)
+    short = walk_through_step(model(), [1.0, 2.0], 1, loss="bce", lr=0.1)
+    assert short.loss_before == long.loss_before and short.loss_after == long.loss_after
+
+
+def test_bce_trains_on_soft_targets_like_binary_cross_entropy(moons) -> None:
+    from nn import binary_cross_entropy, binary_cross_entropy_with_logits
+
+    X, _ = moons
+    soft = [0.1 + 0.8 * (i % 5) / 4 for i in range(len(X))]  # 0.1 ... 0.9
+
+    def probability_model() -> MLP:
+        return MLP(2, [4, 1], output_activation="sigmoid", seed=3)
+
+    h = train(probability_model(), X, soft, loss="bce", lr=0.1, steps=2, progress=False)
+    m = probability_model()
+    first = binary_cross_entropy([m(x) for x in X], soft).data
+    assert h.loss[0] == first
+    assert h.accuracy[0] == sum(
+        (m(x).data > 0.5) == (t > 0.5) for x, t in zip(X, soft, strict=True)
+    ) / len(X)
+    g = train(MLP(2, [4, 1], seed=3), X, soft, loss="bce_with_logits", lr=0.1, steps=1)
+    logits = MLP(2, [4, 1], seed=3)
+    assert g.loss[0] == binary_cross_entropy_with_logits([logits(x) for x in X], soft).data
+    with pytest.raises(ValueError, match=r"needs binary labels, 0/1 or -1/\+1, or soft"):
+        train(probability_model(), X, [1.5] * len(X), loss="bce", lr=0.1, steps=1)
+    with pytest.raises(ValueError, match=r"'hinge' needs binary labels, 0/1 or -1/\+1; got"):
+        train(MLP(2, [4, 1], seed=0), X, soft, loss="hinge", lr=0.1, steps=1)
+
+
+def test_labels_may_be_numpy_numbers(moons) -> None:
+    np = pytest.importorskip("numpy")
+    X, y = moons
+    a = train(MLP(2, [4, 1], seed=0), X, y, lr=0.1, steps=2, progress=False)
+    b = train(MLP(2, [4, 1], seed=0), np.array(X), np.array(y), lr=0.1, steps=2, progress=False)
+    assert a.loss == b.loss and a.accuracy == b.accuracy
+    assert evaluate(MLP(2, [4, 1], seed=0), np.array(X), np.array(y)) == evaluate(
+        MLP(2, [4, 1], seed=0), X, y
+    )
+    c = train(MLP(2, [4, 1], seed=0), X, y, lr=0.1, steps=np.int64(2), l2=np.float32(0.0))
+    assert c.loss == a.loss
+    with pytest.raises(TypeError, match=r"label 0 must be a real number, not bool"):
+        train(MLP(2, [4, 1], seed=0), X, [True] * len(X), lr=0.1, steps=1)
+
+
+def test_a_history_prints_a_short_summary(moons) -> None:
+    X, y = moons
+    history = train(MLP(2, [8, 1], seed=0), X, y, lr=linear_decay(1.0, 0.1, 50), steps=50)
+    text = str(history)
+    assert text == repr(history)
+    assert len(text) < 120, text
+    assert text.startswith("History(50 steps, loss ")
+    assert f"{history.loss[0]:.4g} -> {history.loss[-1]:.4g}" in text
+    assert f"accuracy {history.accuracy[0]:.1%} -> {history.accuracy[-1]:.1%}" in text
+    assert "lr 1 -> 0.1" in text
+    regression = train(MLP(2, [2, 1], seed=0), X, [0.5] * 40, loss="mse", lr=0.1, steps=1)
+    assert "accuracy" not in str(regression) and "1 step," in str(regression)
+    from nn import History
+
+    assert str(History()) == "History(0 steps)"

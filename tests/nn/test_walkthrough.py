@@ -287,8 +287,11 @@ def test_a_four_example_mse_batch_in_the_derivations_convention() -> None:
     def half_mse(p, t):
         return mse_loss(p, t) * 0.5
 
+    def model() -> MLP:
+        return MLP.from_weights(weights, biases, activation="sigmoid", output_activation="sigmoid")
+
     steps = {
-        c: walk_through_step(MLP.from_weights(weights, biases), X, Y, loss=half_mse, convention=c)
+        c: walk_through_step(model(), X, Y, loss=half_mse, convention=c)
         for c in ("per-example", "batch")
     }
     out = steps["per-example"].layers[-1]
@@ -378,7 +381,7 @@ def test_loss_by_function_and_display_name() -> None:
 
 
 def test_a_failing_loss_leaves_the_model_unchanged() -> None:
-    model = MLP.from_weights([[[40.0]]], activation="sigmoid")  # σ(40) == 1.0 exactly
+    model = MLP.from_weights([[[40.0]]], output_activation="sigmoid")  # σ(40) == 1.0 exactly
     before = model.state_dict()
     with pytest.raises(ValueError, match="with_logits"):
         walk_through_step(model, [1.0], 0, loss="binary_cross_entropy")
@@ -386,7 +389,7 @@ def test_a_failing_loss_leaves_the_model_unchanged() -> None:
 
 
 def test_a_failure_after_the_update_restores_the_weights() -> None:
-    model = MLP.from_weights([[[1.0]]], activation="linear")
+    model = MLP.from_weights([[[1.0]]], output_activation="linear")
     before = model.state_dict()
     calls = []
 

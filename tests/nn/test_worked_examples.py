@@ -54,7 +54,9 @@ def board_forward(W1, W2, x):
 @pytest.fixture(scope="module")
 def board():
     x = Standardizer(mean=[8, 4], std=[2, 1]).transform([6, 5])
-    model = MLP.from_weights([W1, W2], biases=None, activation="sigmoid")
+    model = MLP.from_weights(
+        [W1, W2], biases=None, activation="sigmoid", output_activation="sigmoid"
+    )
     step = walk_through_step(model, x, 1, loss=binary_cross_entropy, lr=0.1)
     return x, model, step
 
@@ -154,7 +156,9 @@ def two_step(hidden_grads_with_updated_output: bool = False):
 @pytest.fixture(scope="module")
 def two():
     biases = [[0.35, 0.35], [0.60, 0.60]]
-    model = MLP.from_weights([W_HID, W_OUT], biases=biases, activation="sigmoid")
+    model = MLP.from_weights(
+        [W_HID, W_OUT], biases=biases, activation="sigmoid", output_activation="sigmoid"
+    )
     step = TWO_TWO_TWO.walk_through()
     return model, step
 

@@ -508,3 +508,180 @@ def test_demo_compiles_when_it_pays_off_and_eager_opts_out(
     # the same training either way: identical loss/accuracy table
     table = [line for line in compiled.splitlines() if line.strip()[:1].isdigit()]
     assert table and table == [line for line in eager.splitlines() if line.strip()[:1].isdigit()]
+
+
+# --- issue 13: one line, exit 2, never a traceback ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "1e308/sin(x)", "x=0.65"],
+        ["graph", "1e300*log(x)", "x=1e-10", "--format", "dot"],
+    ],
+)
+def test_a_finite_value_whose_gradient_overflows_is_one_line(
+    capsys, tmp_path: Path, monkeypatch, argv: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "is finite, but its gradient is not" in err and "overflows float64" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_any_overflow_in_a_command_is_one_line(capsys, monkeypatch) -> None:
+    """The net under every command (those added later too): ArithmeticError → exit 2."""
+    import viz.cli
+
+    def boom(args) -> int:
+        raise OverflowError("d(out)/d('x') comes out as inf:\n  scale the output down")
+
+    monkeypatch.setattr(viz.cli, "cmd_explain", boom)
+    code, out, err = run(capsys, "explain")
+    assert code == 2 and out == ""
+    message = "d(out)/d('x') comes out as inf: scale the output down"
+    assert err == f"chainrule explain: error: {message}\n"
+
+
+def test_check_refuses_an_infinite_central_difference(capsys) -> None:
+    # f(x+eps) - f(x-eps) is finite, divided by 2*eps it is not: no "ok" row with inf in it
+    code, out, err = run(capsys, "check", "1e308*tanh(x*1e7)", "x=1e-6")
+    assert code == 2 and out == ""
+    assert "central difference" in err and "overflows float64" in err
+    assert "larger --eps" in err and "smaller --eps" not in err
+
+
+def test_python_syntax_warnings_do_not_leak(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "default"}
+    for expr, message in [("x*1and 2", "'and' / 'or'"), ("x is 1", "comparisons")]:
+        done = subprocess.run(
+            [sys.executable, "-m", "viz.cli", "graph", expr, "x=1"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2
+        assert done.stderr.startswith(f"chainrule graph: error: {message}"), done.stderr
+        assert "Warning" not in done.stderr
+
+
+# --- issue 13: the node limit and a crashing dot ---------------------------------------------
+
+
+def test_graph_has_the_librarys_node_limit(capsys, tmp_path: Path, monkeypatch) -> None:
+    from viz.graph import DEFAULT_MAX_NODES
+
+    monkeypatch.chdir(tmp_path)
+    expr = "x" + "*2" * 300  # 601 values: x, 300 constants, 300 products
+    code, out, err = run(capsys, "graph", expr, "x=1")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert f"more than --max-nodes={DEFAULT_MAX_NODES} values" in err
+    assert "group_by='layer', collapse=True" in err  # the grouping hint
+    assert list(tmp_path.iterdir()) == []
+    # a larger limit draws it (as DOT text here: no Graphviz run)
+    code, _, _ = run(capsys, "graph", expr, "x=1", "--max-nodes", "601", "--format", "dot")
+    assert code == 0 and (tmp_path / "graph.dot").exists()
+    assert run(capsys, "graph", "x", "x=1", "--max-nodes", "0")[0] == 2
+
+
+def _fake_dot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, script: str) -> None:
+    import stat
+
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    dot = bin_dir / "dot"
+    dot.write_text("#!/bin/sh\n" + script + "\n")
+    dot.chmod(dot.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def test_a_crashing_dot_is_one_line(capsys, tmp_path: Path, monkeypatch) -> None:
+    _fake_dot(monkeypatch, tmp_path, "cat >/dev/null; kill -SEGV $$")
+    path = tmp_path / "g.png"
+    code, out, err = run(capsys, "graph", "x*y", "x=1", "y=2", "-o", str(path))
+    assert code == 1 and "d/dx = 2" in out
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "crashed (SIGSEGV, signal 11)" in err and "draw a smaller graph" in err
+    assert not path.exists()
+
+
+def test_a_chatty_failing_dot_is_kept_to_its_first_lines(capsys, tmp_path, monkeypatch) -> None:
+    script = "cat >/dev/null; yes 'Error: bad' | head -n 100000 >&2; exit 1"
+    _fake_dot(monkeypatch, tmp_path, script)
+    code, _, err = run(capsys, "graph", "x*y", "x=1", "y=2", "-o", str(tmp_path / "g.svg"))
+    assert code == 1 and len(err.splitlines()) == 1 and len(err) < 800
+    assert err.count("Error: bad") == 5 and "1,099,999 bytes of messages from dot" in err
+
+
+# --- issue 12: --version, -o -, a leading minus ----------------------------------------------
+
+
+def test_version(capsys) -> None:
+    from importlib import metadata
+
+    code, out, err = run(capsys, "--version")
+    assert (code, err) == (0, "")
+    assert out == f"chainrule {metadata.version('chainrule')}\n"
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'\nversion = "{metadata.version("chainrule")}"\n' in pyproject
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("dot", b"digraph {"), ("svg", b"<?xml")])
+def test_output_dash_is_standard_output(
+    capsysbinary, tmp_path: Path, monkeypatch, fmt: str, magic: bytes
+) -> None:
+    if fmt != "dot" and not _has_dot():
+        pytest.skip("needs the Graphviz 'dot' program")
+    monkeypatch.chdir(tmp_path)
+    code = main(["graph", "x*y", "x=1", "y=2", "-o", "-", "--format", fmt])
+    out, err = capsysbinary.readouterr()
+    assert code == 0
+    assert out.startswith(magic)  # the picture alone: the numbers went to stderr
+    assert b"d/dx = 2" in err and b"wrote" not in out + err
+    assert list(tmp_path.iterdir()) == []  # no file named '-'
+
+
+def test_output_dash_defaults_to_svg_and_keeps_binary_off_a_terminal(
+    capsys, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, _, err = run(capsys, "graph", "x", "x=1", "-o", "-", "--format", "png")
+    assert code == 2 and "not writing PNG bytes to a terminal" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def _has_dot() -> bool:
+    import shutil
+
+    return shutil.which("dot") is not None
+
+
+@pytest.mark.parametrize(
+    ("argv", "first_line"),
+    [
+        (["graph", "-x*y", "x=1", "y=2", "--format", "dot"], "-x*y = -2   at x=1, y=2"),
+        (["graph", "--format", "dot", "-x", "x=3"], "-x = -3   at x=3"),
+        (["graph", "-2*x", "x=3", "--format", "dot"], "-2*x = -6   at x=3"),
+        (["check", "-sin(x)", "x=0"], "-sin(x) = -0   at x=0"),
+        (["graph", "--format", "dot", "--", "-o*x", "o=1", "x=2"], "-o*x = -2   at o=1, x=2"),
+    ],
+)
+def test_an_expression_may_start_with_a_minus(
+    capsys, tmp_path: Path, monkeypatch, argv: list[str], first_line: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == first_line
+
+
+def test_an_unknown_option_is_still_refused_where_no_expression_is_taken(capsys) -> None:
+    code, _, err = run(capsys, "explain", "-q")
+    assert code == 2 and "unrecognized arguments: -q" in err
+    code, _, err = run(capsys, "graph", "x", "x=1", "--bogus")
+    assert code == 2 and "unrecognized arguments: --bogus" in err

@@ -283,3 +283,63 @@ def test_any_label_text_survives_a_round_trip_through_dot(labels: list[str], tit
         assert _no_space(_visible(label)) in [_no_space(t) for t in drawn[f"{float(i):.4g}"]]
     if title.strip():
         assert _no_space("".join(svg_graph_title(svg))) == _no_space(_visible(title))
+
+
+# --- issue 13 item 12: any text gives DOT that dot accepts -----------------------------------
+
+
+def _small(label: str = "x") -> Value:
+    x = Value(2.0, label=label)
+    y = (x * 3.0).tanh()
+    y.backward()
+    return y
+
+
+def test_a_long_label_is_cut_visibly() -> None:
+    from viz.dot import MAX_TEXT
+
+    dot = to_dot(_small("é" * 20_000), title="t" * 5_000)
+    assert "é" * MAX_TEXT + "… (20,000 characters)" in dot
+    assert "t" * MAX_TEXT + "… (5,000 characters)" in dot
+    assert "é" * (MAX_TEXT + 1) not in dot
+    assert max(len(line.encode("utf-8")) for line in dot.splitlines()) < 16_384
+
+
+@pytest.mark.needs_dot
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"fmt": lambda v: ""},
+        {"fmt": lambda v: "", "show_edge_grads": True},
+        {"fmt": lambda v: " "},
+        {"fmt": lambda v: "9" * 20_000, "show_edge_grads": True},
+        {"title": "\U000e0001" * 20_000},
+        {"title": ""},
+    ],
+)
+def test_empty_and_huge_texts_give_dot_that_dot_accepts(options: dict) -> None:
+    run_dot(to_dot(_small("\x01" * 20_000), **options))
+
+
+def test_title_must_be_a_str() -> None:
+    with pytest.raises(TypeError, match=r"title must be a str or None, not int \(123\)"):
+        to_dot(_small(), title=123)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="title must be a str"):
+        draw_dot(_small(), title=["a"])  # type: ignore[arg-type]
+
+
+def test_edge_numbers_leave_the_layout_when_a_value_is_used_many_times() -> None:
+    """dot takes minutes over labelled arrows when one value fans out (x*x*...*x)."""
+    from viz.dot import MAX_LABELLED_USES
+
+    def product(n: int) -> str:
+        x = Value(1.001, label="x")
+        y = x
+        for _ in range(n - 1):
+            y = y * x
+        y.backward()
+        return to_dot(y, show_edge_grads=True)
+
+    few, many = product(MAX_LABELLED_USES), product(MAX_LABELLED_USES + 1)
+    assert " [label=<" in few and "xlabel" not in few
+    assert " [xlabel=<" in many and " [label=<" not in many

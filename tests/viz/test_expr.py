@@ -343,3 +343,21 @@ def test_any_text_is_either_an_expression_or_an_expression_error(text: str) -> N
         return
     for name in expr.variables:
         assert name.isidentifier() and name not in FUNCTIONS
+
+
+@pytest.mark.parametrize("text", ["x*1and 2", "x is 1", "'\\d'", "1if x else 2"])
+def test_python_warnings_about_the_text_stay_inside_parse(text: str) -> None:
+    """Python warns while parsing these (SyntaxWarning, DeprecationWarning): the whitelist's
+    one clear error is all the user sees, and under ``-W error`` the error is the same."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(ExpressionError) as plain:
+            parse(text)
+    assert seen == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ExpressionError) as strict:
+            parse(text)
+    assert str(strict.value) == str(plain.value)

@@ -155,3 +155,22 @@ def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_crashed_dot_is_named_as_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_dot(monkeypatch, tmp_path, "cat >/dev/null; kill -SEGV $$")
+    with pytest.raises(GraphvizError, match=r"crashed \(SIGSEGV, signal 11\).*smaller graph"):
+        render_dot(to_dot(_graph()), "png")
+
+
+def test_dots_messages_are_kept_to_their_first_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = "cat >/dev/null; yes 'Warning: w' | head -n 500000 >&2; exit 1"
+    _fake_dot(monkeypatch, tmp_path, script)
+    with pytest.raises(GraphvizError) as info:
+        render_dot(to_dot(_graph()), "svg")
+    message = str(info.value)
+    assert message.startswith("dot -Tsvg failed: Warning: w\nWarning: w")
+    assert message.count("Warning: w") == 5 and len(message) < 600
+    assert "5,499,999 bytes of messages from dot in all" in message

@@ -113,20 +113,28 @@ def test_bad_options() -> None:
 
 
 @pytest.mark.needs_dot
-def test_save_writes_a_regular_file_and_refuses_anything_else(tmp_path: Path) -> None:
+def test_save_follows_the_shared_file_policy(tmp_path: Path) -> None:
+    """The page is written by nn.atomic: a regular file replaced atomically, a
+    symlink followed with the link kept, a directory refused naming the path."""
     st_ = step_through(_neuron())
     path = st_.save(tmp_path / "steps.html")
     assert path.read_text(encoding="utf-8") == st_.to_html()
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
-    with pytest.raises(ValueError, match="not a regular file"):
-        st_.save(fifo)
+    other = tmp_path / "other.html"
+    other.write_text("old", encoding="utf-8")
     link = tmp_path / "link.html"
-    link.symlink_to(path)
-    with pytest.raises(ValueError, match="symlink"):
-        st_.save(link)
+    link.symlink_to(other)
+    st_.save(link)
     assert link.is_symlink()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "link.html", "steps.html"]
+    assert other.read_text(encoding="utf-8") == st_.to_html()
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(OSError, match="folder"):
+        st_.save(tmp_path / "folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "folder",
+        "link.html",
+        "other.html",
+        "steps.html",
+    ]
 
 
 @pytest.mark.needs_dot
