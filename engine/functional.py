@@ -1,22 +1,36 @@
 """Functions that work on plain numbers and on ``Value`` nodes alike.
 
 ``functional.tanh(0.5)`` returns a float; ``functional.tanh(Value(0.5))`` returns a
-``Value`` recorded in the graph. The derivative rules in :mod:`engine.ops` are
-written with these functions, so one rule serves both the fast first-order path
-(floats) and the graph-building higher-order path (Values).
+``Value`` recorded in the graph. Write a ``define_op`` derivative rule with these
+functions (``functional.cos(x)``, not ``math.cos(x)``), so that one rule serves both
+the fast first-order path (floats) and the graph-building higher-order path (Values).
 
-This module does not import :class:`engine.Value` (that would be an import cycle:
-``Value`` is built on the rules that use these functions); anything that is not a
-plain number is asked for the method of the same name.
+Every function here is derived from its op's entry in the op table
+(:mod:`engine.ops`): the entry's forward function on numbers, its ``Value`` method on
+Values, its one-line docstring. Each is bound by name below (one line per op, so
+readers and type checkers see the API); ``tests/engine/test_functional.py`` checks
+that the names are exactly the table's.
+
+This module does not import :class:`engine.Value`: anything that is not a plain
+number is asked for the op's method (``x.tanh()``, ``x.__truediv__(y)``).
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol, TypeVar
 
-from engine import operators
+from engine import ops
+from engine.ops import Op
 
 __all__ = [
+    "add",
+    "mul",
+    "div",
+    "neg",
+    "identity",
+    "power",
     "exp",
     "log",
     "sqrt",
@@ -27,97 +41,97 @@ __all__ = [
     "softplus",
     "sin",
     "cos",
+    "atan",
+    "absolute",
     "maximum",
+    "pi",
+    "e",
+    "CONSTANTS",
 ]
 
 T = TypeVar("T")
 
 
-def _number(x: Any, name: str) -> float | None:
-    """``x`` as a float when it is a plain number, None when it should be a Value."""
-    if type(x) is float:
-        return x
-    if isinstance(x, (bool, complex)):
-        raise TypeError(f"{name}() takes a real number or a Value, not {type(x).__name__} ({x!r})")
-    if isinstance(x, (int, float)):
-        return float(x)
-    if not hasattr(x, name):
-        raise TypeError(f"{name}() takes a real number or a Value, not {type(x).__name__} ({x!r})")
-    return None
+class Unary(Protocol):
+    """A function of one number or Value (a float for a number, a Value for a Value)."""
+
+    def __call__(self, x: T, /) -> T: ...
 
 
-def exp(x: T) -> T:
-    """e**x."""
-    f = _number(x, "exp")
-    return operators.exp(f) if f is not None else x.exp()  # type: ignore[attr-defined, return-value]
+class UnaryWithParam(Protocol):
+    """A function of one number or Value and a constant (leaky_relu's slope)."""
+
+    def __call__(self, x: T, p: float = ..., /) -> T: ...
 
 
-def log(x: T) -> T:
-    """Natural logarithm."""
-    f = _number(x, "log")
-    return operators.log(f) if f is not None else x.log()  # type: ignore[attr-defined, return-value]
+class Binary(Protocol):
+    """A function of two numbers or Values (a Value when either is one)."""
+
+    def __call__(self, x: Any, y: Any, /) -> Any: ...
 
 
-def sqrt(x: T) -> T:
-    """Square root."""
-    f = _number(x, "sqrt")
-    return operators.sqrt(f) if f is not None else x.sqrt()  # type: ignore[attr-defined, return-value]
+def _named(function: Any, op: Op) -> None:
+    function.__name__ = function.__qualname__ = op.function
+    function.__doc__ = op.doc
+    function.__module__ = __name__
+    function.op = op  # the table entry it applies
 
 
-def tanh(x: T) -> T:
-    """Hyperbolic tangent."""
-    f = _number(x, "tanh")
-    return operators.tanh(f) if f is not None else x.tanh()  # type: ignore[attr-defined, return-value]
+def _unary(op: Op) -> Unary:
+    """The functional form of a unary op of the table."""
+
+    def function(x: Any) -> Any:
+        return op(x)
+
+    _named(function, op)
+    return function
 
 
-def sigmoid(x: T) -> T:
-    """Logistic sigmoid 1 / (1 + e**-x)."""
-    f = _number(x, "sigmoid")
-    if f is not None:
-        return operators.sigmoid(f)  # type: ignore[return-value]
-    return x.sigmoid()  # type: ignore[attr-defined, no-any-return]
+def _with_param(op: Op) -> UnaryWithParam:
+    """The functional form of a unary op with a constant (``leaky_relu(x, slope)``)."""
+
+    def function(x: Any, *p: Any) -> Any:
+        return op(x, *p)
+
+    _named(function, op)
+    return function
 
 
-def relu(x: T) -> T:
-    """max(x, 0)."""
-    f = _number(x, "relu")
-    return operators.relu(f) if f is not None else x.relu()  # type: ignore[attr-defined, return-value]
+def _binary(op: Op) -> Binary:
+    """The functional form of a binary op of the table."""
+
+    def function(x: Any, y: Any) -> Any:
+        return op(x, y)
+
+    _named(function, op)
+    return function
 
 
-def leaky_relu(x: T, slope: float = 0.01) -> T:
-    """x for x > 0, slope * x otherwise."""
-    f = _number(x, "leaky_relu")
-    if f is not None:
-        return operators.leaky_relu(f, slope)  # type: ignore[return-value]
-    return x.leaky_relu(slope)  # type: ignore[attr-defined, no-any-return]
+add = _binary(ops.ADD)
+mul = _binary(ops.MUL)
+div = _binary(ops.DIV)
+neg = _unary(ops.NEG)
+identity = _unary(ops.IDENTITY)
+# ``x ** p`` with a number p is the op "**", with a Value p the op "pow": the Value's
+# ``__pow__`` picks; on two numbers both have the same forward.
+power = _binary(ops.POW2)
+exp = _unary(ops.EXP)
+log = _unary(ops.LOG)
+sqrt = _unary(ops.SQRT)
+tanh = _unary(ops.TANH)
+sigmoid = _unary(ops.SIGMOID)
+relu = _unary(ops.RELU)
+leaky_relu = _with_param(ops.LEAKY_RELU)
+softplus = _unary(ops.SOFTPLUS)
+sin = _unary(ops.SIN)
+cos = _unary(ops.COS)
+atan = _unary(ops.ATAN)
+absolute = _unary(ops.ABS)
+maximum = _binary(ops.MAX)
 
+#: pi and e, exactly Python's (``math.pi``, ``math.e``).
+pi: float = math.pi
+e: float = math.e
 
-def softplus(x: T) -> T:
-    """log(1 + e**x), stable for large |x|."""
-    f = _number(x, "softplus")
-    if f is not None:
-        return operators.softplus(f)  # type: ignore[return-value]
-    return x.softplus()  # type: ignore[attr-defined, no-any-return]
-
-
-def sin(x: T) -> T:
-    """Sine."""
-    f = _number(x, "sin")
-    return operators.sin(f) if f is not None else x.sin()  # type: ignore[attr-defined, return-value]
-
-
-def cos(x: T) -> T:
-    """Cosine."""
-    f = _number(x, "cos")
-    return operators.cos(f) if f is not None else x.cos()  # type: ignore[attr-defined, return-value]
-
-
-def maximum(x: Any, y: Any) -> Any:
-    """The larger of x and y; recorded (gradient to the larger) when either is a Value."""
-    fx = _number(x, "max")
-    fy = _number(y, "max")
-    if fx is not None and fy is not None:
-        return operators.maximum(fx, fy)
-    if fx is not None:
-        return y.max(x)  # the tie goes to y here: max is symmetric in value
-    return x.max(y)
+#: The named constants, by name (the command line's expression language uses them).
+CONSTANTS: Mapping[str, float] = {"pi": pi, "e": e}

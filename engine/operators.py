@@ -29,6 +29,7 @@ __all__ = [
     "softplus",
     "sin",
     "cos",
+    "atan",
     "absolute",
     "maximum",
 ]
@@ -38,13 +39,19 @@ EXP_MAX = 709.782712893384
 
 
 def add(x: float, y: float) -> float:
-    """x + y."""
-    return x + y
+    """x + y; raises ``OverflowError`` instead of returning inf."""
+    r = x + y
+    if r - r != 0.0:  # inf, or nan from inf inputs
+        raise OverflowError(f"{x!r} + {y!r} overflows float64")
+    return r
 
 
 def mul(x: float, y: float) -> float:
-    """x * y."""
-    return x * y
+    """x * y; raises ``OverflowError`` instead of returning inf."""
+    r = x * y
+    if r - r != 0.0:
+        raise OverflowError(f"{x!r} * {y!r} overflows float64")
+    return r
 
 
 def neg(x: float) -> float:
@@ -53,10 +60,14 @@ def neg(x: float) -> float:
 
 
 def div(x: float, y: float) -> float:
-    """x / y; refuses y == 0 with a ``ZeroDivisionError`` naming both operands."""
+    """x / y; refuses y == 0 with a ``ZeroDivisionError`` naming both operands, and a
+    quotient too large for a float with an ``OverflowError``."""
     if y == 0.0:
         raise ZeroDivisionError(f"division by zero: {x!r} / {y!r}")
-    return x / y
+    r = x / y
+    if r - r != 0.0:  # 1.0 / 1e-310
+        raise OverflowError(f"{x!r} / {y!r} overflows float64")
+    return r
 
 
 def power(x: float, p: float) -> float:
@@ -135,6 +146,11 @@ def sin(x: float) -> float:
 def cos(x: float) -> float:
     """Cosine."""
     return math.cos(x)
+
+
+def atan(x: float) -> float:
+    """Arctangent, in (-pi/2, pi/2); defined for every x."""
+    return math.atan(x)
 
 
 def absolute(x: float) -> float:

@@ -1,7 +1,15 @@
-"""The op table: every primitive's forward value and local derivative, side by side.
+"""The op table: every primitive, defined once, with everything derived from it.
+
+One entry (:class:`Op`) holds an op's name, its float forward function, its
+local-derivative rule, how it prints, how generated code spells its forward and its
+derivatives, the names it has as a ``Value`` method, an :mod:`engine.functional`
+function and a command-line function, and the data its tests need (a domain where it
+is differentiable, fixed points, and its kinks and edges). Derived from the table:
+:mod:`engine.functional`, ``engine.compile``'s generated code, ``engine.testing``'s
+``DOMAINS`` and the command line's function list (``viz.expr.FUNCTIONS``).
 
 A derivative rule is a small pure function written once with ordinary arithmetic
-and :mod:`engine.functional`, so it works on floats *and* on Values:
+and the table's own ops (``COS(x)``, which work on floats and on Values alike), so:
 
 * the eager path calls it with floats when the op runs and stores the numbers on the
   new node (``Value.local_grads``), so ``backward()`` is one generic loop;
@@ -18,6 +26,32 @@ derivative, as in tanh' = 1 - tanh²):
 * binary: ``rule(x, y, out) -> (dout/dx, dout/dy)``
 
 Non-differentiable points follow PyTorch: relu'(0) = 0, abs'(0) = 0.
+
+Rule of the table: an op's forward value equals Python's own float result for the
+same expression, bit for bit (``x / y`` is its own op, not ``x * y ** -1``).
+
+How to add an op (followed once for ``atan``)
+---------------------------------------------
+1. Forward: a plain-float function in :mod:`engine.operators` that checks its domain
+   and raises an error naming the op and the input (``atan`` is defined everywhere:
+   it returns ``math.atan(x)``).
+2. Rule: ``d_<name>`` below, written with arithmetic and the table's ops, so that it
+   works on floats and on Values (``d_atan``: ``1.0 / (1.0 + x * x)``).
+3. Entry: ``NAME = register(Op(...))`` at the end of this module, with its printed
+   form; its code templates (the *same* float operations in the same order as the
+   forward and the rule, so a compiled replay equals eager to the last bit) and the
+   functions they call; its names (``method``, ``function``, ``cli``); its test data
+   (``domain``, ``points``, ``edges``).
+4. Names: a one-line method on ``Value`` (``def atan(self): return
+   self._apply1(ops.ATAN)``) and a one-line binding in :mod:`engine.functional`
+   (``atan = _unary(ops.ATAN)``): explicit, so readers and type checkers see the API.
+   The command line's function list and ``engine.testing.DOMAINS`` follow by themselves.
+5. Tests: the op's row in ``ROWS`` of ``tests/engine/test_ops.py`` (the Python
+   expression its forward must equal bit for bit). ``test_every_op_is_complete``
+   fails until steps 3-5 are all done; every other per-op test (rule against central
+   differences at first and second order, the recorded node, the fixed points, the
+   compiled replay) then covers the new op by itself, and ``python -m tests.mutate``
+   checks that a broken rule is caught.
 """
 
 from __future__ import annotations
@@ -27,15 +61,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import functional as F
 from engine import operators
+from engine.checks import is_real, to_float
 
-__all__ = ["Op", "OPS", "register", "lookup"]
+__all__ = ["Op", "OPS", "BUILTIN_NAMES", "register", "lookup", "builtins", "Interval"]
+
+#: A closed interval ``(lo, hi)`` of test inputs.
+Interval = tuple[float, float]
 
 
 @dataclass(frozen=True)
 class Op:
-    """One primitive: its name, arity, float forward function and derivative rule."""
+    """One primitive: its name, arity, float forward function and derivative rule,
+    how it prints and compiles, where it appears, and how it is tested."""
 
     name: str
     arity: int
@@ -53,6 +91,30 @@ class Op:
     code_derivatives: tuple[str, ...] | None = None
     #: The functions the code templates call, by the names they use there.
     code_names: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    #: One line with the math, the docstring of the derived functional function.
+    doc: str = ""
+    #: The ``Value`` method that applies the op (``"exp"``, ``"__truediv__"``).
+    method: str | None = None
+    #: The reflected method for ``number op Value`` (binary ops: ``"__rtruediv__"``).
+    reflected: str | None = None
+    #: The :mod:`engine.functional` function that applies it (``"exp"``, ``"div"``).
+    function: str | None = None
+    #: How the command line spells it: a function name (``"exp"``) or an operator
+    #: symbol of the expression grammar (``"/"``, ``"-"`` for negation).
+    cli: str | None = None
+    #: The constant's default when it may be left out (leaky_relu's slope 0.01).
+    param_default: float | None = None
+    #: Test data. ``domain``: one union of intervals per argument (x; then y or the
+    #: constant p) where the op is defined and differentiable, kept 1e-3 from every
+    #: kink and edge so that central differences (eps 1e-6) are valid.
+    domain: tuple[tuple[Interval, ...], ...] = ()
+    #: A condition the domain cannot say with intervals (max: keep off x == y).
+    domain_filter: Callable[..., bool] | None = None
+    #: Fixed arguments where central differences are valid (typical values, large ones).
+    points: tuple[tuple[float, ...], ...] = ()
+    #: Fixed arguments at kinks and edges: the op and its recorded derivative are
+    #: defined there (a convention at a kink), but a central difference is not valid.
+    edges: tuple[tuple[float, ...], ...] = ()
 
     def local_derivatives(self, x: Any, y: Any, out: Any) -> tuple[Any, ...]:
         """The rule applied to one node's inputs: a 1-tuple (unary) or 2-tuple (binary).
@@ -69,6 +131,48 @@ class Op:
             return (rule(x, out, y),)
         return (rule(x, out),)
 
+    def __call__(self, *args: Any) -> Any:
+        """Apply the op: to plain numbers, a float (``forward``); to Values, a recorded
+        node (the ``Value`` method). This is what :mod:`engine.functional` exposes and
+        what the derivative rules are written with."""
+        x = args[0] if args else None
+        simple = self.arity == 1 and not self.has_param
+        if simple and type(x) is float and x - x == 0.0 and len(args) == 1:
+            return self.forward(x)  # the common case inside a rule
+        what = self.function or self.name
+        if self.has_param and len(args) == 1 and self.param_default is not None:
+            args = (x, self.param_default)
+        wanted = self.arity + (1 if self.has_param else 0)
+        if len(args) != wanted:
+            raise TypeError(f"{what}() takes {wanted} argument(s), got {len(args)}")
+        if self.arity == 2 and is_real(x) and _is_node(args[1], self.reflected):
+            # number op Value: the Value's reflected method
+            return getattr(args[1], self.reflected)(_checked(what, x))  # type: ignore[arg-type]
+        if is_real(x):
+            if self.arity == 2 or self.has_param:
+                return self.forward(_checked(what, x), _checked(what, args[1]))
+            return self.forward(_checked(what, x))
+        if not _is_node(x, self.method):
+            raise _not_a_number(what, x)
+        return getattr(x, self.method)(*args[1:])  # type: ignore[arg-type]
+
+
+def _is_node(x: Any, method: str | None) -> bool:
+    """Whether ``x`` is a graph node (``Value``-like: it has ``local_grads``, the public
+    protocol of nodes) with the op's method. Not an import of Value: that module is
+    built on this one."""
+    return method is not None and hasattr(type(x), "local_grads") and hasattr(x, method)
+
+
+def _not_a_number(what: str, x: Any) -> TypeError:
+    return TypeError(f"{what}() takes a real number or a Value, not {type(x).__name__} ({x!r})")
+
+
+def _checked(what: str, x: Any) -> float:
+    if type(x) is float and x - x == 0.0:
+        return x
+    return to_float(x, f"the input of {what}()")
+
 
 OPS: dict[str, Op] = {}
 BUILTIN_NAMES: frozenset[str] = frozenset()  # filled in below, once the built-ins exist
@@ -77,7 +181,7 @@ BUILTIN_NAMES: frozenset[str] = frozenset()  # filled in below, once the built-i
 def register(op: Op, *, replace: bool = False) -> Op:
     """Add ``op`` to the table. A built-in name is never taken over; another existing
     name only with ``replace=True`` (``define_op`` run again, e.g. a notebook cell)."""
-    if not isinstance(op.name, str) or not op.name:
+    if type(op.name) is not str or not op.name:
         raise ValueError(f"an op needs a non-empty string name, got {op.name!r}")
     if op.name in OPS and (not replace or op.name in BUILTIN_NAMES):
         raise ValueError(f"an op named {op.name!r} is already defined")
@@ -95,8 +199,16 @@ def lookup(name: str) -> Op:
         raise KeyError(f"unknown op {name!r}") from None
 
 
+def builtins() -> tuple[Op, ...]:
+    """The engine's own ops, in table order (``define_op``'s are not among them)."""
+    return tuple(OPS[name] for name in OPS if name in BUILTIN_NAMES)
+
+
 # --- derivative rules -------------------------------------------------------------
-# Each is tested alone against central differences (tests/engine/test_ops.py).
+# Each is tested alone against central differences (tests/engine/test_ops.py). They
+# call the table's ops (LOG, SIGMOID, COS, ...) by their module names, looked up when
+# the rule runs: on floats these are the float forward functions, on Values the
+# recorded ops.
 
 
 def d_add(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
@@ -107,6 +219,15 @@ def d_add(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
 def d_mul(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
     """d(x * y) = (y, x)."""
     return y, x
+
+
+def d_div(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
+    """d(x / y) = (1 / y, -x / y²), the second computed as -(x / y) / y = -out / y.
+
+    That form rounds once less than -x / (y * y), never underflows y * y to 0, and
+    makes d(x / x)/dx exactly 0: out is exactly 1.0, so 1 / x - 1.0 / x cancels.
+    """
+    return 1.0 / y, -out / y
 
 
 def d_neg(x: Any, out: Any) -> Any:
@@ -142,7 +263,7 @@ def d_pow2(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
         )
     dx = d_pow(x, out, y)
     # x == 0 (with y > 0): x ** y is flat in y there
-    dy = out * F.log(x) if x > 0 else 0.0
+    dy = out * LOG(x) if x > 0 else 0.0
     return dx, dy
 
 
@@ -183,17 +304,22 @@ def d_leaky_relu(x: Any, out: Any, slope: float) -> Any:
 
 def d_softplus(x: Any, out: Any) -> Any:
     """d(softplus x)/dx = sigmoid(x)."""
-    return F.sigmoid(x)
+    return SIGMOID(x)
 
 
 def d_sin(x: Any, out: Any) -> Any:
     """d(sin x)/dx = cos x."""
-    return F.cos(x)
+    return COS(x)
 
 
 def d_cos(x: Any, out: Any) -> Any:
     """d(cos x)/dx = -sin x."""
-    return -F.sin(x)
+    return -SIN(x)
+
+
+def d_atan(x: Any, out: Any) -> Any:
+    """d(atan x)/dx = 1 / (1 + x²)."""
+    return 1.0 / (1.0 + x * x)
 
 
 def d_max(x: Any, y: Any, out: Any) -> tuple[Any, Any]:
@@ -207,6 +333,23 @@ def d_abs(x: Any, out: Any) -> Any:
     return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
 
 
+# --- the table ----------------------------------------------------------------------
+# Test domains: |x| <= 20 where exp-like functions stay moderate, [1e-3, 1e3] away
+# from the pole of log and the edge of sqrt, and 1e-3 off every kink.
+
+_ANY: tuple[Interval, ...] = ((-10.0, 10.0),)
+_WIDE: tuple[Interval, ...] = ((-20.0, 20.0),)
+_POSITIVE: tuple[Interval, ...] = ((1e-3, 1e3),)
+_OFF_ZERO: tuple[Interval, ...] = ((-10.0, -1e-3), (1e-3, 10.0))
+_BASES: tuple[Interval, ...] = ((0.1, 10.0),)
+_EXPONENTS: tuple[Interval, ...] = ((-3.0, 3.0),)
+
+
+def _off_diagonal(x: float, y: float) -> bool:
+    """max has a kink along x == y: random draws keep 1e-3 away from it."""
+    return abs(x - y) >= 1e-3
+
+
 ADD = register(
     Op(
         "+",
@@ -216,6 +359,13 @@ ADD = register(
         printed="{x} + {y}",
         code_forward="{x} + {y}",
         code_derivatives=("1.0", "1.0"),
+        doc="x + y; d/dx = 1, d/dy = 1.",
+        method="__add__",
+        reflected="__radd__",
+        function="add",
+        cli="+",
+        domain=(_ANY, _ANY),
+        points=((1.5, -2.25), (0.1, 0.2), (-1e3, 7.0), (-0.0, 0.0)),
     )
 )
 MUL = register(
@@ -227,6 +377,32 @@ MUL = register(
         printed="{x} * {y}",
         code_forward="{x} * {y}",
         code_derivatives=("{y}", "{x}"),
+        doc="x * y; d/dx = y, d/dy = x.",
+        method="__mul__",
+        reflected="__rmul__",
+        function="mul",
+        cli="*",
+        domain=(_ANY, _ANY),
+        points=((1.5, -2.25), (0.0, 3.0), (-1e3, 1e-3), (-0.0, 4.0)),
+    )
+)
+DIV = register(
+    Op(
+        "/",
+        2,
+        operators.div,
+        d_div,
+        printed="{x} / {y}",
+        code_forward="_div({x}, {y})",
+        code_derivatives=("1.0 / {y}", "-{out} / {y}"),
+        code_names={"_div": operators.div},
+        doc="x / y (ZeroDivisionError for y == 0); d/dx = 1/y, d/dy = -x/y².",
+        method="__truediv__",
+        reflected="__rtruediv__",
+        function="div",
+        cli="/",
+        domain=(_ANY, ((-10.0, -0.1), (0.1, 10.0))),
+        points=((1.0, 3.0), (49.0, 49.0), (-2.5, 0.1), (0.0, -7.0), (1e3, 1e-2)),
     )
 )
 NEG = register(
@@ -238,6 +414,12 @@ NEG = register(
         printed="-{x}",
         code_forward="-{x}",
         code_derivatives=("-1.0",),
+        doc="-x; d/dx = -1.",
+        method="__neg__",
+        function="neg",
+        cli="-",
+        domain=(_ANY,),
+        points=((-3.5,), (2.0,), (0.0,), (-0.0,)),
     )
 )
 IDENTITY = register(
@@ -249,6 +431,12 @@ IDENTITY = register(
         printed="{x}",
         code_forward="{x}",
         code_derivatives=("1.0",),
+        doc="A new node equal to x; d/dx = 1.",
+        method="identity",
+        function="identity",
+        cli="identity",
+        domain=(_ANY,),
+        points=((2.0,), (-7.25,), (-0.0,)),
     )
 )
 POW = register(
@@ -262,9 +450,33 @@ POW = register(
         code_forward="_power({x}, {p})",
         code_derivatives=("_d_pow({x}, {out}, {p})",),
         code_names={"_power": operators.power, "_d_pow": d_pow},
+        doc="x ** p for a number p; d/dx = p x**(p-1).",
+        method="__pow__",
+        function="power",
+        cli="**",
+        domain=(_BASES, _EXPONENTS),
+        # negative bases take integer exponents only: fixed points, not the domain
+        points=((2.0, 3.0), (-2.0, 3.0), (-1.5, -2.0), (4.0, 0.5), (2.0, 0.0), (9.0, -0.5)),
+        edges=((0.0, 1.0), (0.0, 2.0), (0.0, 0.0)),
     )
 )
-POW2 = register(Op("pow", 2, operators.power, d_pow2, printed="{x} ** {y}"))
+POW2 = register(
+    Op(
+        "pow",
+        2,
+        operators.power,
+        d_pow2,
+        printed="{x} ** {y}",
+        doc="x ** y; d/dx = y x**(y-1), d/dy = x**y log x (so x >= 0 for a Value y).",
+        method="__pow__",
+        reflected="__rpow__",
+        function="power",
+        cli="**",
+        domain=(_BASES, _EXPONENTS),
+        points=((2.0, 3.0), (0.5, -1.5), (1.0, 0.0), (10.0, 2.5)),
+        edges=((0.0, 2.0),),
+    )
+)
 EXP = register(
     Op(
         "exp",
@@ -275,6 +487,12 @@ EXP = register(
         code_forward="_exp({x})",
         code_derivatives=("{out}",),
         code_names={"_exp": operators.exp},
+        doc="e**x (OverflowError above x ~ 709.78); d/dx = e**x.",
+        method="exp",
+        function="exp",
+        cli="exp",
+        domain=(_WIDE,),
+        points=((0.0,), (-3.0,), (20.0,), (700.0,), (-745.0,)),
     )
 )
 LOG = register(
@@ -287,9 +505,31 @@ LOG = register(
         code_forward="_log({x})",
         code_derivatives=("1.0 / {x}",),
         code_names={"_log": operators.log},
+        doc="Natural logarithm (ValueError for x <= 0); d/dx = 1/x.",
+        method="log",
+        function="log",
+        cli="log",
+        domain=(_POSITIVE,),
+        points=((1.0,), (1e-3,), (1e3,), (0.5,)),
+        edges=((1e-300,),),
     )
 )
-SQRT = register(Op("sqrt", 1, operators.sqrt, d_sqrt, printed="sqrt({x})"))
+SQRT = register(
+    Op(
+        "sqrt",
+        1,
+        operators.sqrt,
+        d_sqrt,
+        printed="sqrt({x})",
+        doc="Square root (ValueError for x < 0); d/dx = 1 / (2 sqrt x).",
+        method="sqrt",
+        function="sqrt",
+        cli="sqrt",
+        domain=(_POSITIVE,),
+        points=((4.0,), (2.0,), (1e-3,), (1e3,)),
+        edges=((1e-300,),),
+    )
+)
 TANH = register(
     Op(
         "tanh",
@@ -300,6 +540,12 @@ TANH = register(
         code_forward="_tanh({x})",
         code_derivatives=("1.0 - {out} * {out}",),
         code_names={"_tanh": math.tanh},
+        doc="Hyperbolic tangent; d/dx = 1 - tanh(x)².",
+        method="tanh",
+        function="tanh",
+        cli="tanh",
+        domain=(_WIDE,),
+        points=((0.0,), (-1.5,), (20.0,), (1000.0,), (-1000.0,)),
     )
 )
 SIGMOID = register(
@@ -312,6 +558,12 @@ SIGMOID = register(
         code_forward="_sigmoid({x})",
         code_derivatives=("{out} * (1.0 - {out})",),
         code_names={"_sigmoid": operators.sigmoid},
+        doc="Logistic sigmoid 1 / (1 + e**-x), stable for any x; d/dx = s (1 - s).",
+        method="sigmoid",
+        function="sigmoid",
+        cli="sigmoid",
+        domain=(_WIDE,),
+        points=((0.0,), (2.5,), (-4.0,), (1000.0,), (-700.0,)),
     )
 )
 RELU = register(
@@ -323,6 +575,13 @@ RELU = register(
         printed="relu({x})",
         code_forward="({x} if {x} > 0.0 else 0.0)",
         code_derivatives=("(1.0 if {x} > 0.0 else 0.0)",),
+        doc="max(x, 0); d/dx = 1 for x > 0, else 0 (relu'(0) = 0, as in PyTorch).",
+        method="relu",
+        function="relu",
+        cli="relu",
+        domain=(_OFF_ZERO,),
+        points=((2.0,), (-2.0,)),
+        edges=((0.0,), (-0.0,)),
     )
 )
 LEAKY_RELU = register(
@@ -335,9 +594,31 @@ LEAKY_RELU = register(
         printed="leaky_relu({x}, {p})",
         code_forward="({x} if {x} > 0.0 else {p} * {x})",
         code_derivatives=("(1.0 if {x} > 0.0 else {p})",),
+        doc="x for x > 0, else slope * x (slope 0.01 unless given); d/dx = 1 or slope.",
+        method="leaky_relu",
+        function="leaky_relu",
+        cli="leaky_relu",
+        param_default=0.01,
+        domain=(_OFF_ZERO, ((0.0, 1.0),)),
+        points=((2.0, 0.01), (-2.0, 0.2), (-3.0, 0.0)),
+        edges=((0.0, 0.2), (-0.0, 0.01)),
     )
 )
-SOFTPLUS = register(Op("softplus", 1, operators.softplus, d_softplus, printed="softplus({x})"))
+SOFTPLUS = register(
+    Op(
+        "softplus",
+        1,
+        operators.softplus,
+        d_softplus,
+        printed="softplus({x})",
+        doc="log(1 + e**x), stable for any x; d/dx = sigmoid(x).",
+        method="softplus",
+        function="softplus",
+        cli="softplus",
+        domain=(_WIDE,),
+        points=((0.0,), (-3.0,), (1000.0,), (-700.0,)),
+    )
+)
 SIN = register(
     Op(
         "sin",
@@ -348,6 +629,12 @@ SIN = register(
         code_forward="_sin({x})",
         code_derivatives=("_cos({x})",),
         code_names={"_sin": math.sin, "_cos": math.cos},
+        doc="Sine; d/dx = cos x.",
+        method="sin",
+        function="sin",
+        cli="sin",
+        domain=(_ANY,),
+        points=((0.0,), (1.5,), (-3.0,), (100.0,)),
     )
 )
 COS = register(
@@ -360,9 +647,48 @@ COS = register(
         code_forward="_cos({x})",
         code_derivatives=("-_sin({x})",),
         code_names={"_sin": math.sin, "_cos": math.cos},
+        doc="Cosine; d/dx = -sin x.",
+        method="cos",
+        function="cos",
+        cli="cos",
+        domain=(_ANY,),
+        points=((0.0,), (1.5,), (-3.0,), (100.0,)),
     )
 )
-ABS = register(Op("abs", 1, operators.absolute, d_abs, printed="abs({x})"))
+ATAN = register(
+    Op(
+        "atan",
+        1,
+        operators.atan,
+        d_atan,
+        printed="atan({x})",
+        code_forward="_atan({x})",
+        code_derivatives=("1.0 / (1.0 + {x} * {x})",),
+        code_names={"_atan": math.atan},
+        doc="Arctangent, in (-pi/2, pi/2); d/dx = 1 / (1 + x²).",
+        method="atan",
+        function="atan",
+        cli="atan",
+        domain=(_WIDE,),
+        points=((0.0,), (1.0,), (-20.0,), (1e3,)),
+    )
+)
+ABS = register(
+    Op(
+        "abs",
+        1,
+        operators.absolute,
+        d_abs,
+        printed="abs({x})",
+        doc="|x|; d/dx = sign(x), with abs'(0) = 0 as in PyTorch.",
+        method="__abs__",
+        function="absolute",
+        cli="abs",
+        domain=(_OFF_ZERO,),
+        points=((2.0,), (-3.0,)),
+        edges=((0.0,), (-0.0,)),
+    )
+)
 MAX = register(
     Op(
         "max",
@@ -372,6 +698,15 @@ MAX = register(
         printed="max({x}, {y})",
         code_forward="({x} if {x} >= {y} else {y})",
         code_derivatives=("(1.0 if {x} >= {y} else 0.0)", "(0.0 if {x} >= {y} else 1.0)"),
+        doc="The larger of x and y; the gradient goes to the larger (to x on a tie).",
+        method="max",
+        reflected="max",  # number max Value: the value is symmetric (the tie goes to the Value)
+        function="maximum",
+        cli="max",
+        domain=(_ANY, _ANY),
+        domain_filter=_off_diagonal,
+        points=((1.0, 2.0), (3.0, -1.0)),
+        edges=((1.5, 1.5), (0.0, -0.0)),
     )
 )
 

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from engine.ops import Interval, builtins, lookup
+
 try:
     from hypothesis import strategies as st
 except ImportError as e:  # pragma: no cover - depends on the environment
@@ -24,7 +26,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "engine.testing needs hypothesis: pip install 'chainrule[test]' (or pip install hypothesis)"
     ) from e
 
-__all__ = ["floats", "domain", "DOMAINS", "Expression", "expressions", "SMOOTH_OPS"]
+__all__ = ["floats", "domain", "arguments", "DOMAINS", "Expression", "expressions", "SMOOTH_OPS"]
 
 
 def floats(min_value: float = -10.0, max_value: float = 10.0) -> st.SearchStrategy[float]:
@@ -34,24 +36,32 @@ def floats(min_value: float = -10.0, max_value: float = 10.0) -> st.SearchStrate
     )
 
 
-#: For each built-in op, the inputs on which it is defined *and* differentiable, with
-#: a margin of 1e-3 from any edge so that central differences (eps 1e-6) never step
-#: outside the domain or across a kink. The bounds keep values well inside float64.
-DOMAINS: dict[str, tuple[float, float] | tuple[tuple[float, float], ...]] = {
-    "exp": (-20.0, 20.0),
-    "log": (1e-3, 1e3),
-    "sqrt": (1e-3, 1e3),
-    "tanh": (-20.0, 20.0),
-    "sigmoid": (-20.0, 20.0),
-    "softplus": (-20.0, 20.0),
-    "sin": (-10.0, 10.0),
-    "cos": (-10.0, 10.0),
-    "relu": ((-10.0, -1e-3), (1e-3, 10.0)),
-    "leaky_relu": ((-10.0, -1e-3), (1e-3, 10.0)),
-    "abs": ((-10.0, -1e-3), (1e-3, 10.0)),
-    "neg": (-10.0, 10.0),
-    "identity": (-10.0, 10.0),
+Bounds = tuple[float, float] | tuple[tuple[float, float], ...]
+
+
+def _bounds(intervals: tuple[Interval, ...]) -> Bounds:
+    """One interval as ``(lo, hi)``, a union as a tuple of them."""
+    return intervals[0] if len(intervals) == 1 else intervals
+
+
+#: For each built-in op that applies to one input alone (``x.exp()``,
+#: ``x.leaky_relu()``), the inputs on which it is defined *and* differentiable, with a
+#: margin of 1e-3 from any edge or kink so that central differences (eps 1e-6) never
+#: step outside the domain or across a kink. Read from the op table
+#: (``engine.ops``, each entry's ``domain``); :func:`arguments` draws every argument of
+#: any op, binary ones included.
+DOMAINS: dict[str, Bounds] = {
+    op.name: _bounds(op.domain[0])
+    for op in builtins()
+    if op.arity == 1 and (not op.has_param or op.param_default is not None)
 }
+
+
+def _union(intervals: tuple[Interval, ...] | Bounds) -> st.SearchStrategy[float]:
+    if isinstance(intervals[0], tuple):
+        return st.one_of(*[floats(lo, hi) for lo, hi in intervals])
+    lo, hi = intervals
+    return floats(lo, hi)
 
 
 def domain(op: str) -> st.SearchStrategy[float]:
@@ -60,10 +70,18 @@ def domain(op: str) -> st.SearchStrategy[float]:
         bounds = DOMAINS[op]
     except KeyError:
         raise KeyError(f"no domain known for op {op!r}; known: {sorted(DOMAINS)}") from None
-    if isinstance(bounds[0], tuple):
-        return st.one_of(*[floats(lo, hi) for lo, hi in bounds])  # type: ignore[misc]
-    lo, hi = bounds  # type: ignore[misc]
-    return floats(lo, hi)
+    return _union(bounds)
+
+
+def arguments(op: str) -> st.SearchStrategy[tuple[float, ...]]:
+    """Tuples of arguments of the table's op ``op`` (x; then y or the constant) inside
+    its differentiable test domain (``Op.domain``, ``Op.domain_filter``)."""
+    entry = lookup(op)
+    if not entry.domain:
+        raise KeyError(f"op {op!r} has no test domain in the op table")
+    drawn = st.tuples(*[_union(d) for d in entry.domain])
+    keep = entry.domain_filter
+    return drawn if keep is None else drawn.filter(lambda args: keep(*args))
 
 
 def _square(a: Any, b: Any) -> Any:

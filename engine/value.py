@@ -691,23 +691,11 @@ class Value:
         return _lift(other, "*") * self
 
     def __truediv__(self, other: Value | Number) -> Value:
-        """x / y, recorded as x * y ** -1 (as x * (1 / y) when y is a plain number)."""
-        if isinstance(other, Value):
-            if other.data == 0.0:
-                raise ZeroDivisionError(f"division by zero: {self.data!r} / {other!r}")
-            return self * other**-1.0
-        y = _lift(other, "/").data
-        if y == 0.0:
-            raise ZeroDivisionError(f"division by zero: {self.data!r} / {other!r}")
-        r = 1.0 / y
-        if r - r != 0.0:  # 1 / 5e-324
-            raise OverflowError(f"{self.data!r} / {y!r}: the division overflows float64")
-        return self * r
+        """x / y, its own op (correctly rounded, as Python's); d/dx = 1/y, d/dy = -x/y²."""
+        return self._apply2(_lift(other, "/"), ops.DIV)
 
     def __rtruediv__(self, other: Number) -> Value:
-        if self.data == 0.0:
-            raise ZeroDivisionError(f"division by zero: {other!r} / {self.data!r}")
-        return _lift(other, "/") * self**-1.0
+        return _lift(other, "/")._apply2(self, ops.DIV)
 
     def __pow__(self, other: Value | Number) -> Value:
         """x ** p for a number p (d/dx = p x**(p-1)); x ** y for a Value y as well
@@ -805,6 +793,10 @@ class Value:
     def cos(self) -> Value:
         """Cosine; d/dx = -sin x."""
         return self._apply1(ops.COS)
+
+    def atan(self) -> Value:
+        """Arctangent; d/dx = 1 / (1 + x²)."""
+        return self._apply1(ops.ATAN)
 
     def max(self, other: Value | Number) -> Value:
         """max(x, y); the gradient goes to the larger (to x on a tie): d/dx = 1 where

@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine import Value, functional, operators
+from engine import Value, functional, operators, ops
 
 __all__ = [
+    "CONSTANTS",
     "FUNCTIONS",
     "MAX_EXPONENT",
     "MAX_LENGTH",
@@ -34,19 +35,20 @@ __all__ = [
 
 Scalar = Value | float
 
-#: The functions an expression may call, each by plain name.
+#: The functions an expression may call, each by plain name: exactly the engine's,
+#: read from the op table (each op's ``cli`` name and its engine.functional function).
+#: The operators ``+ - * / **`` are the table's other ops.
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "exp": functional.exp,
-    "log": functional.log,
-    "sqrt": functional.sqrt,
-    "tanh": functional.tanh,
-    "sigmoid": functional.sigmoid,
-    "relu": functional.relu,
-    "leaky_relu": functional.leaky_relu,
-    "softplus": functional.softplus,
-    "sin": functional.sin,
-    "cos": functional.cos,
-    "abs": abs,
+    op.cli: getattr(functional, op.function)
+    for op in ops.builtins()
+    if op.cli is not None and op.function is not None and op.cli.isidentifier()
+}
+
+#: The named constants an expression may use: exactly the engine's (``pi``, ``e``).
+CONSTANTS: Mapping[str, float] = functional.CONSTANTS
+
+_FUNCTION_OPS: dict[str, ops.Op] = {
+    op.cli: op for op in ops.builtins() if op.cli is not None and op.cli.isidentifier()
 }
 
 #: Longest expression accepted, in characters.
@@ -202,6 +204,8 @@ class Expression:
         if isinstance(node, ast.Constant):
             return float(node.value)  # type: ignore[arg-type]  # a finite int or float (parse)
         if isinstance(node, ast.Name):
+            if node.id in CONSTANTS:  # parse() never makes a constant's name a variable
+                return CONSTANTS[node.id]
             return env[node.id]
         if isinstance(node, ast.UnaryOp):
             v = values.pop()
@@ -325,6 +329,12 @@ def _check(node: ast.AST, text: str, allowed: set[str] | None, found: dict[str, 
         name = node.id
         if name in FUNCTIONS:
             raise refuse(f"{name} is a function: call it, as in {name}(x)")
+        if name in CONSTANTS:
+            if allowed is not None and name in allowed:
+                raise refuse(
+                    f"{name} is a constant ({CONSTANTS[name]!r}); give the variable another name"
+                )
+            return
         if allowed is not None and name not in allowed:
             given = ", ".join(sorted(allowed)) or "none"
             raise refuse(
@@ -371,16 +381,28 @@ def _check(node: ast.AST, text: str, allowed: set[str] | None, found: dict[str, 
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise refuse("* arguments are not allowed", arg)
-        n = len(node.args)
-        if func.id == "leaky_relu":
-            if n not in (1, 2):
-                raise refuse(f"leaky_relu takes 1 or 2 arguments (x, slope), got {n}")
-            if n == 2 and not _is_number(node.args[1]):
-                raise refuse(
-                    "the slope of leaky_relu must be a number, as in leaky_relu(x, 0.2)",
-                    node.args[1],
-                )
-        elif n != 1:
-            raise refuse(f"{func.id} takes exactly 1 argument, got {n}")
+        _check_arguments(_FUNCTION_OPS[func.id], node, refuse)
         return
     raise refuse(_REFUSED.get(type(node), f"{type(node).__name__} is not allowed in an expression"))
+
+
+def _check_arguments(op: ops.Op, node: ast.Call, refuse: Callable[..., ExpressionError]) -> None:
+    """The call's arguments against the op's arity: its inputs, and a constant (a
+    number) after them if it takes one (optional when it has a default)."""
+    name = op.cli
+    n = len(node.args)
+    if op.has_param:
+        low = op.arity if op.param_default is not None else op.arity + 1
+        high = op.arity + 1
+        if not low <= n <= high:
+            counts = f"{low} or {high}" if low != high else f"exactly {high}"
+            raise refuse(f"{name} takes {counts} arguments (x, then a number), got {n}")
+        if n == high and not _is_number(node.args[-1]):
+            raise refuse(
+                f"the last argument of {name} is a constant: it must be a number, "
+                f"as in {name}(x, 0.2)",
+                node.args[-1],
+            )
+    elif n != op.arity:
+        plural = "argument" if op.arity == 1 else "arguments"
+        raise refuse(f"{name} takes exactly {op.arity} {plural}, got {n}")

@@ -269,3 +269,95 @@ def test_defining_a_user_op_again_replaces_it_but_builtins_are_protected() -> No
     assert y.local_grads == (3.0,)
     with pytest.raises(ValueError, match="'tanh' is already defined"):
         define_op("tanh", lambda x: x, lambda x, out: 1.0)
+
+
+# --- names, rule arity, rules on Values ---------------------------------------------------
+
+# d sin = cos, written with math.cos: right on floats, a plain number on Values.
+math_sin = define_op("test_define_math_sin", math.sin, lambda x, out: math.cos(x))
+# the same with .data: a plain number on Values too.
+data_sin = define_op(
+    "test_define_data_sin",
+    math.sin,
+    lambda x, out: math.cos(x.data if isinstance(x, Value) else x),
+)
+# 2x with its constant derivative written so that it is a Value on Values.
+double = define_op("test_define_double", lambda x: 2.0 * x, lambda x, out: x * 0.0 + 2.0)
+
+
+@pytest.mark.parametrize("op", [math_sin, data_sin])
+def test_a_rule_returning_numbers_on_values_is_refused_for_higher_derivatives(op) -> None:
+    # First order: the rule runs on floats, and is right.
+    x = Value(0.7)
+    op(x).backward()
+    assert x.grad == math.cos(0.7)
+    assert grad(op)(0.7) == math.cos(0.7)
+    # Second order: it would silently be 0.0 (the truth is -sin 0.7); it is an error.
+    for second_order in (hessian(op), grad(grad(op))):
+        with pytest.raises(TypeError) as info:
+            second_order(0.7)
+        message = str(info.value)
+        assert op.__name__ in message and "engine.functional" in message
+
+
+def test_a_constant_rule_written_on_its_argument_works_at_every_order() -> None:
+    assert grad(double)(3.0) == 2.0
+    assert hessian(double)(3.0) == [[0.0]]
+
+
+def test_the_rule_arity_is_checked_when_the_op_is_defined() -> None:
+    before = dict(OPS)
+    with pytest.raises(TypeError, match=r"called as derivative\(x, out\), but .* takes \(x\)"):
+        define_op("test_define_rule_arity_1", math.exp, lambda x: 1.0)
+    with pytest.raises(TypeError, match=r"called as derivative\(x, y, out\)"):
+        define_op("test_define_rule_arity_2", lambda x, y: x + y, lambda x, out: (1.0, 1.0))
+    with pytest.raises(TypeError, match=r"derivative\(x, out\)"):
+        define_op("test_define_rule_arity_3", math.exp, math.cos)
+    assert before == OPS
+    # defaults and *args fit
+    assert define_op("test_define_rule_defaults", math.exp, lambda x, out, k=1: out)(0.0) == 1.0
+    assert define_op("test_define_rule_star", math.exp, lambda *a: a[-1])(0.0) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "pattern"),
+    [
+        (3, TypeError, "name must be a str, not int"),
+        ("a b", ValueError, "'a b' is not allowed"),
+        ("x)", ValueError, "is not allowed"),
+        ("1x", ValueError, "is not allowed"),
+        ("for", ValueError, "not a keyword"),
+        ("caf\u00e9", ValueError, "ASCII identifier"),
+        ("x\n", ValueError, "is not allowed"),
+    ],
+)
+def test_op_names_are_identifiers(name, error, pattern) -> None:
+    before = dict(OPS)
+    with pytest.raises(error, match=pattern):
+        define_op(name, math.exp, lambda x, out: out)
+    assert before == OPS
+
+
+class _Sly(str):
+    """A str that lies about itself: its overrides must never reach the op table."""
+
+    def __str__(self) -> str:
+        return "x); import os; ("
+
+    def __repr__(self) -> str:
+        return "__import__('os')"
+
+    def isidentifier(self) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return hash("something else")
+
+
+def test_a_str_subclass_name_becomes_a_plain_str_once() -> None:
+    op = define_op(_Sly("test_define_sly"), math.exp, lambda x, out: out)
+    assert type(op.op.name) is str and op.op.name == "test_define_sly"
+    assert lookup("test_define_sly") is op.op
+    assert all(type(name) is str for name in OPS)
+    with pytest.raises(ValueError, match="is not allowed"):
+        define_op(_Sly("not ok"), math.exp, lambda x, out: out)

@@ -11,13 +11,9 @@ from hypothesis import find, given
 from hypothesis import strategies as st
 
 from engine import Value, gradgradcheck
-from engine.ops import OPS, lookup
-from engine.testing import SMOOTH_OPS
+from engine.ops import OPS, builtins, lookup
+from engine.testing import SMOOTH_OPS, arguments
 from tests.strategies import DOMAINS, Expression, domain, expressions, floats, small_floats
-
-# Where the ops stop being differentiable (kinks, edges of the domain): DOMAINS keeps
-# 1e-3 away from them.
-EDGES = {"relu": 0.0, "leaky_relu": 0.0, "abs": 0.0, "log": 0.0, "sqrt": 0.0}
 
 
 @given(floats(-1.5, 2.5))
@@ -26,26 +22,42 @@ def test_floats_are_bounded_and_finite(x: float) -> None:
     assert -1.5 <= x <= 2.5
 
 
-def test_every_domain_is_an_op() -> None:
+def test_every_domain_is_an_op_of_one_input() -> None:
     assert set(DOMAINS) <= set(OPS)
     for name in DOMAINS:
         assert lookup(name).arity == 1
 
 
+@pytest.mark.parametrize("name", [op.name for op in builtins()])
+@given(data=st.data())
+def test_arguments_stay_inside_the_differentiable_region(name: str, data: st.DataObject) -> None:
+    args = data.draw(arguments(name), label="args")
+    op = lookup(name)
+    assert len(args) == op.arity + (1 if op.has_param else 0)
+    # The op and its derivative are defined at the draw and at the central-difference
+    # points of each input (not of the constant).
+    for k in range(op.arity):
+        for t in (args[k] - 1e-6, args[k], args[k] + 1e-6):
+            moved = (*args[:k], t, *args[k + 1 :])
+            out = op.forward(*moved)
+            assert math.isfinite(out)
+            second = moved[1] if len(moved) > 1 else None
+            for d in op.local_derivatives(moved[0], second, out):
+                assert math.isfinite(d)
+    # 1e-3 away from every kink and edge of the table
+    for edge in op.edges:
+        if op.arity == 1:
+            assert abs(args[0] - edge[0]) >= 1e-3
+    if op.domain_filter is not None:
+        assert op.domain_filter(*args)
+
+
 @pytest.mark.parametrize("name", sorted(DOMAINS))
 @given(data=st.data())
-def test_domains_stay_inside_the_differentiable_region(name: str, data: st.DataObject) -> None:
+def test_domain_draws_are_the_first_argument_of_arguments(name: str, data: st.DataObject) -> None:
     x = data.draw(domain(name), label="x")
-    op = lookup(name)
-    # The op and its derivative are defined at x and at the central-difference points.
-    for t in (x - 1e-6, x, x + 1e-6):
-        args = (t, 0.01) if op.has_param else (t,)
-        out = op.forward(*args)
-        assert math.isfinite(out)
-        (d,) = op.local_derivatives(t, 0.01 if op.has_param else None, out)
-        assert math.isfinite(d)
-    if name in EDGES:
-        assert abs(x - EDGES[name]) >= 1e-3
+    intervals = lookup(name).domain[0]
+    assert any(lo <= x <= hi for lo, hi in intervals)
 
 
 def test_unknown_domain_names_the_op() -> None:

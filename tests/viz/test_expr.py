@@ -10,11 +10,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from engine import Value, gradients
+from engine import Value, functional, gradients
+from engine.ops import builtins as table_ops
 from engine.testing import Expression as RandomExpression
 from engine.testing import expressions
 from tests.strategies import small_floats
-from viz.expr import FUNCTIONS, MAX_LENGTH, ExpressionError, parse
+from viz.expr import CONSTANTS, FUNCTIONS, MAX_LENGTH, ExpressionError, parse
 
 
 def _number(v: object) -> float:
@@ -76,24 +77,39 @@ def test_arithmetic_and_functions(text: str, expected: float) -> None:
     assert _number(out) == pytest.approx(expected, rel=1e-15)
 
 
-def test_every_listed_function_is_an_engine_function() -> None:
-    assert set(FUNCTIONS) == {
-        "exp",
-        "log",
-        "sqrt",
-        "tanh",
-        "sigmoid",
-        "relu",
-        "leaky_relu",
-        "softplus",
-        "sin",
-        "cos",
-        "abs",
-    }
-    for name in FUNCTIONS:
-        arg = "x, 0.2" if name == "leaky_relu" else "x"
-        out = parse(f"{name}({arg})").evaluate({"x": Value(0.7)})
-        assert isinstance(out, Value) and out.op in (name, "leaky_relu")
+def test_the_functions_and_constants_are_exactly_the_engines() -> None:
+    # Every op of the table is spelled in the expression language: a function by name,
+    # or one of the operators + - * / ** (- is negation, and subtraction x + (-y)).
+    operators = {"+", "-", "*", "/", "**"}
+    named = {op.cli for op in table_ops() if op.cli not in operators}
+    assert set(FUNCTIONS) == named
+    assert {"max", "abs", "atan", "leaky_relu", "exp"} <= set(FUNCTIONS)
+    for op in table_ops():
+        assert op.cli in FUNCTIONS or op.cli in operators, op.name
+        if op.cli in FUNCTIONS:
+            assert FUNCTIONS[op.cli] is getattr(functional, op.function)
+    assert dict(CONSTANTS) == {"pi": math.pi, "e": math.e} == dict(functional.CONSTANTS)
+
+
+@pytest.mark.parametrize(
+    "op", [op for op in table_ops() if op.cli in FUNCTIONS], ids=lambda op: op.name
+)
+def test_every_function_records_its_op(op) -> None:
+    args = ", ".join(["x", "y"][: op.arity] + (["0.2"] if op.has_param else []))
+    out = parse(f"{op.cli}({args})").evaluate({"x": Value(0.7), "y": Value(0.4)})
+    assert isinstance(out, Value) and out.op == op.name
+    assert out.data == op.forward(*[0.7, 0.4][: op.arity], *([0.2] if op.has_param else []))
+
+
+def test_max_pi_and_e() -> None:
+    assert parse("max(x, 2)")(x=3.0) == 3.0
+    out = parse("max(x, y)").evaluate({"x": Value(1.0), "y": Value(2.0)})
+    assert out.op == "max" and out.data == 2.0
+    assert parse("pi * x")(x=2.0) == 2 * math.pi
+    assert parse("e ** x")(x=1.0) == math.e
+    assert parse("sin(pi)").variables == ()
+    with pytest.raises(ExpressionError, match="e is a constant"):
+        parse("e * x", variables=["e", "x"])
 
 
 def test_plain_variables_work_without_values_too() -> None:
@@ -207,7 +223,9 @@ INJECTIONS = [
     ("foo(x)", "unknown function 'foo'", 0),
     ("exp", "exp is a function", 0),
     ("log(x, 2)", "exactly 1 argument", 0),
-    ("leaky_relu(x, x)", "slope of leaky_relu must be a number", 14),
+    ("max(x)", "max takes exactly 2 arguments, got 1", 0),
+    ("leaky_relu(x, 0.1, 2)", "leaky_relu takes 1 or 2 arguments", 0),
+    ("leaky_relu(x, x)", "last argument of leaky_relu is a constant", 14),
     ("x ** 1e6", "exponent 1e+06 is too large", 5),
     ("x ** -5000", "too large", 5),
     ("1e999 * x", "too large for a float", 0),
