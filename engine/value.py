@@ -213,11 +213,15 @@ def _result_overflow(op: str, args: Any) -> OverflowError:
 _INF = float("inf")
 
 
-def _derivative_overflow(op: str, args: Any) -> OverflowError:
+def _derivative_overflow(op: Op, args: Any) -> OverflowError:
     """An op's value is finite but its local derivative is not representable."""
-    shown = ", ".join(map(repr, args)) if isinstance(args, tuple) else repr(args)
+    x, y = args if isinstance(args, tuple) else (args, None)
+    if op.printed:  # the table's printed form: "1e+308 / 0.605", "log(1e-310)"
+        shown = op.printed.format(x=repr(x), y=repr(y), p=repr(y))
+    else:
+        shown = f"{op.name}({', '.join(map(repr, args)) if isinstance(args, tuple) else args!r})"
     return OverflowError(
-        f"{op}({shown}): the derivative overflows float64; run it under "
+        f"{shown}: the derivative overflows float64; run it under "
         "engine.no_grad() if only the value is needed"
     )
 
@@ -617,7 +621,7 @@ class Value:
             except OverflowError:  # e.g. (1e-200) ** -1: the derivative is -1e400
                 d = _INF
             if d - d != 0.0:  # inf or nan, e.g. log'(1e-310) = 1 / 1e-310
-                raise _derivative_overflow(op.name, x if param is None else (x, param))
+                raise _derivative_overflow(op, x if param is None else (x, param))
             out._a = self
             out._da = d
             out._b = param
@@ -663,7 +667,7 @@ class Value:
                 da = _INF
                 db = 0.0
             if da - da != 0.0 or db - db != 0.0:  # inf or nan
-                raise _derivative_overflow(op.name, (x, y))
+                raise _derivative_overflow(op, (x, y))
             out._a = self
             out._da = da
             out._b = other

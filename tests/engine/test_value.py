@@ -406,7 +406,7 @@ def test_derivative_overflow_is_refused_when_recording() -> None:
     # d/dx x ** -1 at 1e-200 = -1e400. Recording them would put inf into every grad.
     with pytest.raises(OverflowError, match=r"log\(1e-310\): the derivative overflows"):
         Value(1e-310).log()
-    with pytest.raises(OverflowError, match=r"1e-200, -1\.0\): the derivative overflows"):
+    with pytest.raises(OverflowError, match=r"1e-200 \*\* -1\.0: the derivative overflows"):
         Value(1e-200) ** -1
     with no_grad():
         assert Value(1e-310).log().data == math.log(1e-310)
