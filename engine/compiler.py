@@ -32,7 +32,7 @@ evaluation to the last bit). This module runs it on every later call.
   for the new branch (up to :data:`MAX_TRACES` traces per argument structure; calls
   beyond that run eagerly, with a :class:`TraceWarning`), or, with ``strict=True``,
   a :class:`TraceError` says which comparison changed.
-* Other reads of a Value's number (``float(v)``, ``detach()``, a ``no_grad()``
+* Other reads of a Value's number (``round(v)``, ``f"{v:.3f}"``, ``detach()``, a ``no_grad()``
   block, ``gradients()`` as floats) are frozen at the traced number: they are
   reported with a :class:`TraceWarning` naming the source line (``strict=True``
   makes it an error); reading ``v.data`` directly cannot be detected.
