@@ -18,6 +18,7 @@ contains itself is refused with an error instead of a RecursionError):
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -278,7 +279,12 @@ class _Recorder:
 
     def compare(self, x: Value, op: str, other: Any, result: bool) -> None:
         if not isinstance(other, Value):
-            other = float(other)  # the comparison has accepted it as a real number
+            # the comparison has accepted it as a real number; an int beyond float64
+            # (10**400) compares with every finite float as the infinity of its sign
+            try:
+                other = float(other)
+            except OverflowError:
+                other = math.inf if other > 0 else -math.inf
         self.guards.append(Guard(x, op, other, bool(result), _caller()))
 
     def event(self, what: str) -> None:

@@ -534,3 +534,12 @@ def test_a_5000_deep_argument_compiles():
     compiled = compile(innermost, input_grads=True)
     assert compiled(deep) == (4.0, (4.0,))
     assert compiled(deep) == (4.0, (4.0,))
+
+
+def test_a_comparison_with_an_int_beyond_float64_is_guarded() -> None:
+    def f(x: Value) -> Value:
+        return x * 2 if x < 10**400 else x * 3
+
+    step = compile(f, backward=False)
+    assert step(1.5) == 3.0
+    assert step(-2.0) == -4.0
