@@ -262,15 +262,21 @@ def backward(root: Value, gradient: float = 1.0) -> None:
             if old is not None:
                 g = node.grad + old
                 if g - g != 0.0:
-                    raise _overflowed(node, g)
+                    raise _overflowed(node, g, old)
                 node.grad = g
     except BaseException:
         _put_back(root, saved, walked, (once, shared, leaf))
         raise
 
 
-def _overflowed(node: Value, g: float) -> OverflowError:
+def _overflowed(node: Value, g: float, old: float = 0.0) -> ArithmeticError:
     name = f"{node.label!r}" if node.label else "a leaf" if node._a is None else "a node"
+    if old - old != 0.0:  # the grad held inf or nan before the pass: not an overflow
+        return ArithmeticError(
+            f"backward(): the grad of {name} (data {node.data!r}) was {old!r} before this "
+            "pass (assigned by hand?); grads must be finite. Every grad is left as it "
+            "was; reset it (v.grad = 0.0 or Module.zero_grad())"
+        )
     return OverflowError(
         f"backward(): the gradient of {name} (data {node.data!r}) comes out as {g!r}: a "
         "product of local derivatives overflows float64. Every grad is left as it was; "

@@ -714,3 +714,14 @@ def test_seed_gradient_of_any_real_number_type() -> None:
     y = x * 3.0
     y.backward(Fraction(1, 2))  # type: ignore[arg-type]
     assert x.grad == 1.5 and type(y.grad) is float
+
+
+@pytest.mark.parametrize("junk", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_grad_assigned_by_hand_is_named_not_called_an_overflow(junk: float) -> None:
+    x = Value(2.0, label="x")
+    y = x * 3.0
+    x.grad = junk
+    with pytest.raises(ArithmeticError, match=r"'x' .* was (nan|inf|-inf) before this pass") as e:
+        y.backward()
+    assert "overflows" not in str(e.value)
+    assert x.grad is junk or (math.isnan(x.grad) and math.isnan(junk))
