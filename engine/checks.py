@@ -20,7 +20,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-__all__ = ["is_real", "is_finite", "to_float"]
+__all__ = ["is_real", "is_finite", "to_float", "to_int"]
 
 
 def is_real(x: Any) -> bool:
@@ -59,3 +59,13 @@ def _short(x: Any) -> str:
     """``repr(x)``, cut to 40 characters (a 400-digit int is no help in a message)."""
     text = repr(x)
     return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
+
+
+def to_int(x: Any, what: str) -> int:
+    """``x`` as a Python int: any ``numbers.Integral`` but bool (numpy integers too),
+    or a ``TypeError`` naming ``what`` and the value (a float such as 3.0 included)."""
+    if type(x) is int:
+        return x
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{what} must be an int, not {type(x).__name__} ({x!r})")
+    return int(x)

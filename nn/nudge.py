@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import Value, gradients, no_grad
-from engine.checks import to_float
+from engine.checks import to_float, to_int
 from nn.gradcheck import make_objective
 from nn.module import Module
 
@@ -111,7 +111,8 @@ def nudge(
     span = to_float(span, "span")
     if span <= 0:
         raise ValueError(f"span must be > 0, got {span!r}")
-    if isinstance(points, bool) or not isinstance(points, int) or points < 2:
+    points = to_int(points, "points")
+    if points < 2:
         raise ValueError(f"points must be an int >= 2, got {points!r}")
     eps_list = [to_float(e, f"epsilons[{i}]") for i, e in enumerate(epsilons)]
     if not eps_list or not all(e > 0 for e in eps_list):

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.checks import to_int
 from viz.dot import FONT, GRAD_COLOR, MUTED, RANKDIRS, STYLE, html_text, number_formatter
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ def _check_record(record: Any, example: Any) -> int:
             f"WORKED_EXAMPLES[name].walk_through()), not {type(record).__name__}"
         )
     n = len(record.inputs)
-    if isinstance(example, bool) or not isinstance(example, int) or not 0 <= example < n:
+    example = to_int(example, "example")
+    if not 0 <= example < n:
         raise ValueError(f"example must be an int from 0 to {n - 1}, got {example!r}")
     return example
 

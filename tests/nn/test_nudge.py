@@ -99,3 +99,13 @@ def test_the_curve_spans_exactly_minus_span_to_span_with_zero_in_the_middle(
     assert n.offsets == [-t for t in reversed(n.offsets)]  # symmetric, bit for bit
     if points % 2:
         assert n.offsets[points // 2] == 0.0 and n.losses[points // 2] == n.loss
+
+
+def test_points_takes_any_integer_and_refuses_bool_and_float() -> None:
+    np = pytest.importorskip("numpy")
+    a = nudge(model(), NAME, X, 1, "binary_cross_entropy", points=np.int64(5))
+    b = nudge(model(), NAME, X, 1, "binary_cross_entropy", points=5)
+    assert a.losses == b.losses
+    for bad in (True, 5.0):
+        with pytest.raises(TypeError, match="points must be an int"):
+            nudge(model(), NAME, X, 1, "binary_cross_entropy", points=bad)

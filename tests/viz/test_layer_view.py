@@ -82,3 +82,13 @@ def test_graphviz_draws_it(board, tmp_path) -> None:
     assert path.read_bytes().startswith(b"<?xml")
     dot_path = render_layer_view(board, tmp_path / "layers.dot")
     assert dot_path.read_text(encoding="utf-8") == layer_view_dot(board)
+
+
+def test_example_takes_any_integer_and_refuses_bool_and_float() -> None:
+    np = pytest.importorskip("numpy")
+    model = MLP(2, [2, 1], seed=0)
+    step = walk_through_step(model, [[1.0, 2.0], [0.5, -1.0]], [0.0, 1.0])
+    assert layer_view_dot(step, example=np.int64(1)) == layer_view_dot(step, example=1)
+    for bad in (True, 1.0):
+        with pytest.raises(TypeError, match="example must be an int"):
+            layer_view_dot(step, example=bad)
