@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -37,3 +42,13 @@ def svg_graph_title(svg: bytes) -> list[str]:
         if g.get("class") == "graph":
             return [t.text or "" for t in g.findall(f"{SVG}text")]
     return []
+
+
+def fake_dot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, script: str) -> None:
+    """Put a ``dot`` that runs ``script`` (sh) first on PATH."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    dot = bin_dir / "dot"
+    dot.write_text("#!/bin/sh\n" + script + "\n")
+    dot.chmod(dot.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")

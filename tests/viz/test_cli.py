@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine import Value, numerical_grad
+from tests.viz.helpers import fake_dot
 from viz.cli import EXAMPLES, main, parse_assignments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -592,19 +593,8 @@ def test_graph_has_the_librarys_node_limit(capsys, tmp_path: Path, monkeypatch) 
     assert run(capsys, "graph", "x", "x=1", "--max-nodes", "0")[0] == 2
 
 
-def _fake_dot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, script: str) -> None:
-    import stat
-
-    bin_dir = tmp_path / "fake-bin"
-    bin_dir.mkdir()
-    dot = bin_dir / "dot"
-    dot.write_text("#!/bin/sh\n" + script + "\n")
-    dot.chmod(dot.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-
-
 def test_a_crashing_dot_is_one_line(capsys, tmp_path: Path, monkeypatch) -> None:
-    _fake_dot(monkeypatch, tmp_path, "cat >/dev/null; kill -SEGV $$")
+    fake_dot(monkeypatch, tmp_path, "cat >/dev/null; kill -SEGV $$")
     path = tmp_path / "g.png"
     code, out, err = run(capsys, "graph", "x*y", "x=1", "y=2", "-o", str(path))
     assert code == 1 and "d/dx = 2" in out
@@ -615,7 +605,7 @@ def test_a_crashing_dot_is_one_line(capsys, tmp_path: Path, monkeypatch) -> None
 
 def test_a_chatty_failing_dot_is_kept_to_its_first_lines(capsys, tmp_path, monkeypatch) -> None:
     script = "cat >/dev/null; yes 'Error: bad' | head -n 100000 >&2; exit 1"
-    _fake_dot(monkeypatch, tmp_path, script)
+    fake_dot(monkeypatch, tmp_path, script)
     code, _, err = run(capsys, "graph", "x*y", "x=1", "y=2", "-o", str(tmp_path / "g.svg"))
     assert code == 1 and len(err.splitlines()) == 1 and len(err) < 800
     assert err.count("Error: bad") == 5 and "1,099,999 bytes of messages from dot" in err

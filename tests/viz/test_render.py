@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine import Value
+from tests.viz.helpers import fake_dot
 from viz import GraphvizError, GraphvizNotFoundError, render, to_dot
 from viz.render import atomic_path, find_dot, render_dot, write_atomic
 
@@ -28,16 +29,6 @@ def _hide_dot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-
-
-def _fake_dot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, script: str) -> None:
-    """Put a ``dot`` that runs ``script`` (sh) first on PATH."""
-    bin_dir = tmp_path / "fake-bin"
-    bin_dir.mkdir()
-    dot = bin_dir / "dot"
-    dot.write_text("#!/bin/sh\n" + script + "\n")
-    dot.chmod(dot.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
 def _leftovers(directory: Path) -> list[str]:
@@ -117,7 +108,7 @@ def test_failing_dot_leaves_no_partial_file(
 ) -> None:
     # a dot that writes half a picture and then fails
     script = "printf 'half a pict'; echo 'Error: out of memory' >&2; exit 3"
-    _fake_dot(monkeypatch, tmp_path, script)
+    fake_dot(monkeypatch, tmp_path, script)
     out = tmp_path / "out"
     out.mkdir()
     old = out / "graph.svg"
@@ -158,7 +149,7 @@ def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
 
 
 def test_a_crashed_dot_is_named_as_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_dot(monkeypatch, tmp_path, "cat >/dev/null; kill -SEGV $$")
+    fake_dot(monkeypatch, tmp_path, "cat >/dev/null; kill -SEGV $$")
     with pytest.raises(GraphvizError, match=r"crashed \(SIGSEGV, signal 11\).*smaller graph"):
         render_dot(to_dot(_graph()), "png")
 
@@ -167,7 +158,7 @@ def test_dots_messages_are_kept_to_their_first_lines(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     script = "cat >/dev/null; yes 'Warning: w' | head -n 500000 >&2; exit 1"
-    _fake_dot(monkeypatch, tmp_path, script)
+    fake_dot(monkeypatch, tmp_path, script)
     with pytest.raises(GraphvizError) as info:
         render_dot(to_dot(_graph()), "svg")
     message = str(info.value)
