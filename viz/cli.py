@@ -650,7 +650,7 @@ def cmd_steps(args: argparse.Namespace) -> int:
         )
         return 1
     except GraphvizError as e:
-        print(f"{PROG} steps: {e}", file=sys.stderr)
+        print(f"{PROG} steps: {_one_line(str(e))}", file=sys.stderr)
         return 1
     except ValueError as e:  # a path that is not a regular file
         raise UsageError(str(e)) from None

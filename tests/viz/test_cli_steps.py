@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.viz.helpers import fake_dot
 from viz.cli import main
 
 
@@ -128,3 +129,13 @@ def test_output_dash_writes_the_page_to_stdout(  # type: ignore[no-untyped-def]
     assert b"wrote" not in out and b"backward steps" not in out  # the report went to stderr
     assert b"3 forward and 3 backward steps" in err
     assert list(tmp_path.iterdir()) == []  # no file named '-'
+
+
+def test_a_failing_dot_is_one_error_line(capsys, tmp_path: Path, monkeypatch) -> None:
+    fake_dot(
+        monkeypatch, tmp_path, "cat >/dev/null; printf 'Error: one\\nError: two\\n' >&2; exit 1"
+    )
+    code, out, err = run(capsys, "steps", "x*y", "x=1", "y=2", "-o", str(tmp_path / "s.html"))
+    assert code == 1 and out == ""
+    assert len(err.splitlines()) == 1 and "Error: one" in err and "Error: two" in err
+    assert not (tmp_path / "s.html").exists()
