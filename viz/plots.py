@@ -1,5 +1,6 @@
 """Plots with matplotlib (the optional ``plot`` extra): a decision boundary, training curves,
-the loss against one nudged weight.
+the loss against one nudged weight, a grid of images with their predicted labels, and a
+confusion matrix (:func:`confusion_matrix` counts it without matplotlib).
 
 matplotlib is imported inside the functions, never when :mod:`viz` is imported.
 The figures are made with ``matplotlib.figure.Figure`` directly, not with pyplot:
@@ -16,13 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import Value, no_grad
+from engine.checks import is_real, to_int
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
+    "confusion_matrix",
+    "plot_confusion_matrix",
     "plot_decision_boundary",
+    "plot_digits",
     "plot_nudge",
     "plot_training_curves",
     "require_matplotlib",
@@ -301,6 +306,187 @@ def plot_nudge(
     right.grid(True, which="both", alpha=0.3)
     if title:
         fig.suptitle(title)
+    if path is not None:
+        _save(fig, path)
+    return fig
+
+
+#: Most images :func:`plot_digits` draws in one figure (one small panel each).
+MAX_IMAGES = 200
+WRONG_COLOR = "#dc2626"
+
+
+def _labels(values: Sequence[Any], what: str) -> list[int]:
+    """Class labels as ints >= 0 (numpy integers too); an error naming the first bad one."""
+    out = []
+    for i, t in enumerate(values):
+        k = to_int(t, f"{what}[{i}]")
+        if k < 0:
+            raise ValueError(f"{what}[{i}] must be a class index >= 0, got {k}")
+        out.append(k)
+    return out
+
+
+def confusion_matrix(
+    true: Sequence[Any], predicted: Sequence[Any], n_classes: int | None = None
+) -> list[list[int]]:
+    """``counts[i][j]``: how many samples of true class ``i`` were predicted as class ``j``.
+
+    Labels are class indices 0, 1, ... (ints, numpy integers too). ``n_classes`` defaults
+    to one more than the largest label seen; every row and column is there even when a
+    class never occurs, so the matrix is square. Row ``i`` sums to the number of samples
+    of class ``i``, the whole matrix to the number of samples, the diagonal to the
+    number predicted right.
+
+    >>> confusion_matrix([0, 0, 1, 2], [0, 1, 1, 2])
+    [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+    """
+    t = _labels(true, "true")
+    p = _labels(predicted, "predicted")
+    if len(t) != len(p):
+        raise ValueError(f"{len(t)} true labels but {len(p)} predicted labels")
+    if not t:
+        raise ValueError("no labels: nothing to count")
+    seen = max(max(t), max(p)) + 1
+    k = seen if n_classes is None else to_int(n_classes, "n_classes")
+    if k < seen:
+        raise ValueError(f"n_classes is {k}, but a label {seen - 1} occurs")
+    counts = [[0] * k for _ in range(k)]
+    for a, b in zip(t, p, strict=True):
+        counts[a][b] += 1
+    return counts
+
+
+def _image(row: Any, i: int) -> list[list[float]]:
+    """One image as rows of floats: a flat sequence of n² numbers or a list of rows."""
+    items = list(row)
+    if items and all(is_real(v) for v in items):
+        side = round(len(items) ** 0.5)
+        if side * side != len(items):
+            raise ValueError(
+                f"images[{i}] has {len(items)} numbers: a flat image needs a square "
+                "number of pixels (64 for 8×8), or give it as a list of rows"
+            )
+        return [[float(v) for v in items[r * side : (r + 1) * side]] for r in range(side)]
+    rows = []
+    for r in items:
+        values = list(r)
+        if not all(is_real(v) for v in values):
+            raise TypeError(f"images[{i}] must hold real numbers (pixel intensities)")
+        rows.append([float(v) for v in values])
+    if not rows or any(len(r) != len(rows[0]) for r in rows) or not rows[0]:
+        raise ValueError(f"images[{i}] must be a non-empty rectangle of pixels")
+    return rows
+
+
+def plot_digits(
+    images: Sequence[Any],
+    predicted: Sequence[Any],
+    true: Sequence[Any] | None = None,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    cols: int = 10,
+    title: str | None = None,
+) -> Figure:
+    """Small images in a grid, each with its predicted label; wrong predictions in red.
+
+    ``images`` are flat rows of n² pixel intensities (the 8×8 digits: 64 numbers, dark
+    on light, any scale) or lists of rows. Each panel is titled with its predicted
+    label; with ``true`` labels, a wrong prediction reads ``7 (true 9)`` in red inside a
+    red frame, and the default title counts the wrong ones. Writes the figure to
+    ``path`` if given (format from the suffix); returns the Figure.
+    """
+    n = len(images)
+    if n == 0:
+        raise ValueError("no images to draw")
+    if n > MAX_IMAGES:
+        raise ValueError(f"at most {MAX_IMAGES} images fit one figure, got {n}")
+    if len(predicted) != n:
+        raise ValueError(f"{n} images but {len(predicted)} predicted labels")
+    if true is not None and len(true) != n:
+        raise ValueError(f"{n} images but {len(true)} true labels")
+    cols = to_int(cols, "cols")
+    if cols < 1:
+        raise ValueError(f"cols must be at least 1, got {cols}")
+    pixels = [_image(row, i) for i, row in enumerate(images)]
+    guess = _labels(predicted, "predicted")
+    truth = _labels(true, "true") if true is not None else None
+    cols = min(cols, n)
+    rows = -(-n // cols)
+    fig = _new_figure((0.95 * cols, 1.1 * rows + 0.5))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    wrong = 0
+    for i, ax in enumerate(ax for row in axes for ax in row):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        ax.imshow(pixels[i], cmap="gray_r", interpolation="nearest")
+        bad = truth is not None and truth[i] != guess[i]
+        if bad and truth is not None:
+            wrong += 1
+            ax.set_title(f"{guess[i]} (true {truth[i]})", fontsize=8, color=WRONG_COLOR)
+            for spine in ax.spines.values():
+                spine.set_edgecolor(WRONG_COLOR)
+                spine.set_linewidth(2.5)
+        else:
+            ax.set_title(str(guess[i]), fontsize=9)
+            for spine in ax.spines.values():
+                spine.set_edgecolor("#cbd5e1")
+    if title is None:
+        title = f"predicted labels of {n} images"
+        if truth is not None:
+            title += f": {wrong} wrong (red)" if wrong else ": all right"
+    fig.suptitle(title)
+    if path is not None:
+        _save(fig, path)
+    return fig
+
+
+def plot_confusion_matrix(
+    true: Sequence[Any],
+    predicted: Sequence[Any],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    n_classes: int | None = None,
+    title: str | None = None,
+) -> Figure:
+    """The :func:`confusion_matrix` of the labels as a table of counts, shaded by count.
+
+    Rows are the true classes, columns the predicted ones: the diagonal holds the right
+    answers, every other nonzero cell a kind of mistake (row 9, column 7: nines taken
+    for sevens). Zeros are left blank. The default title gives the accuracy. Writes the
+    figure to ``path`` if given; returns the Figure.
+    """
+    counts = confusion_matrix(true, predicted, n_classes)
+    k = len(counts)
+    total = sum(map(sum, counts))
+    right = sum(counts[i][i] for i in range(k))
+    fig = _new_figure((1.0 + 0.5 * max(k, 4), 0.6 + 0.5 * max(k, 4)))
+    ax = fig.add_subplot()
+    image = ax.imshow(counts, cmap="Blues", vmin=0)
+    top = max(max(row) for row in counts)
+    for i in range(k):
+        for j in range(k):
+            c = counts[i][j]
+            if c:
+                dark = c > top / 2
+                ax.text(
+                    j,
+                    i,
+                    str(c),
+                    ha="center",
+                    va="center",
+                    fontsize=8 if k > 6 else 10,
+                    color="white" if dark else (WRONG_COLOR if i != j else "#0f172a"),
+                )
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title or f"confusion matrix: {right} of {total} right ({right / total:.1%})")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="count")
     if path is not None:
         _save(fig, path)
     return fig
