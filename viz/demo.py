@@ -171,6 +171,8 @@ DIGITS_BATCH_SIZE = 32
 DIGITS_LR = 0.01
 #: The share of the 1,797 images held out for the test (360 of them).
 DIGITS_TEST_SIZE = 0.2
+#: The digits' largest pixel intensity (4×4 blocks of a 32×32 bitmap, counted: 0..16).
+PIXEL_MAX = 16
 #: Test digits drawn in digits_predictions.png: every wrong one (up to half of them), then
 #: the first right ones, in test-set order.
 SHOWN_DIGITS = 50
@@ -219,11 +221,12 @@ def run_digits_demo(
 ) -> int:
     """Train MLP(64, [32, 10]) on the 8×8 digits with batch replay; print, plot; the status (0).
 
-    The 1,797 images are split 80/20 (seeded) into a training and a test set. Training:
-    softmax cross-entropy, Adam (lr ``DIGITS_LR``), mini-batches of ``batch_size``
-    reshuffled every epoch, each step replayed over the batch as numpy arrays
-    (``nn.train(compile="batch")``). Writes ``digits_predictions.png``,
-    ``digits_confusion.png`` and ``digits_training.png`` into ``out``.
+    The pixels are scaled from 0..16 to 0..1; the 1,797 images are split 80/20 (seeded)
+    into a training and a test set. Training: softmax cross-entropy, Adam (lr
+    ``DIGITS_LR``), mini-batches of ``batch_size`` reshuffled every epoch, each step
+    replayed over the batch as numpy arrays (``nn.train(compile="batch")``). Writes
+    ``digits_predictions.png``, ``digits_confusion.png`` and ``digits_training.png``
+    into ``out``.
     """
     from nn import MLP, Adam, evaluate, load_digits, predict, train, train_test_split
     from viz.plots import (
@@ -237,7 +240,8 @@ def run_digits_demo(
     def say(text: str = "") -> None:
         print(text, file=stream or sys.stdout, flush=True)
 
-    X, y = load_digits()
+    pixels, y = load_digits()
+    X = [[v / PIXEL_MAX for v in row] for row in pixels]  # intensities 0..16 -> 0..1
     X_train, X_test, y_train, y_test = train_test_split(X, y, DIGITS_TEST_SIZE, seed=seed)
     model = MLP(len(X[0]), DIGITS_SIZES, init="fan_in", seed=seed)
     n = len(X_train)
