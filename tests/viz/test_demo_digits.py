@@ -113,3 +113,82 @@ def test_epoch_rows_weigh_the_ragged_last_batch() -> None:
     history = History(loss=[1.0, 2.0, 4.0, 0.5, 0.5, 0.5], accuracy=[0.5, 1.0, 0.0] + [1.0] * 3)
     rows = viz.demo._epoch_rows(history, n=5, batch_size=2, epochs=2)
     assert rows == [((2 * 1.0 + 2 * 2.0 + 4.0) / 5, (2 * 0.5 + 2 * 1.0 + 0.0) / 5), (0.5, 1.0)]
+
+
+# --- a short real run ------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n"
+PICTURES = ["digits_confusion.png", "digits_predictions.png", "digits_training.png"]
+
+
+def _steady(text: str, out_dir: Path) -> list[str]:
+    """The printed lines but the wall-clock time, with the output directory as D."""
+    return [
+        line
+        for line in text.replace(str(out_dir), "D").splitlines()
+        if not line.startswith("trained in")
+    ]
+
+
+def test_digits_demo_trains_and_writes_the_pictures(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    import re
+
+    import viz.plots
+
+    figures: dict[str, Any] = {}
+
+    def keep(name: str) -> Any:
+        original = getattr(viz.plots, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            figures[name] = fig = original(*args, **kwargs)
+            return fig
+
+        return wrapper
+
+    for name in ("plot_confusion_matrix", "plot_digits"):
+        monkeypatch.setattr(viz.plots, name, keep(name))
+    out_dir = tmp_path / "out"
+    argv = ["demo", "--data", "digits", "--epochs", "2", "--batch-size", "128", "--seed", "3"]
+    code, out, err = run(capsys, *argv, "--out", str(out_dir))
+    assert (code, err) == (0, "")
+    assert out.startswith("Training MLP(64, [32, 10]) (2410 parameters) on 1437 8x8 digits (360")
+    epochs = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[0] for row in epochs] == ["1", "2"]
+    assert float(epochs[1][1]) < float(epochs[0][1])  # the training loss went down
+    found = re.search(r"test set: loss [\d.]+, accuracy [\d.]+% \((\d+) of 360 right\)", out)
+    assert found, out
+    right = int(found.group(1))
+    assert right > 0.6 * 360  # 24 Adam steps: far above chance (10%)
+    assert sorted(p.name for p in out_dir.iterdir()) == PICTURES  # no temporary files left
+    for name in PICTURES:
+        assert (out_dir / name).read_bytes().startswith(PNG)
+    assert f"wrote D/{PICTURES[1]}, D/{PICTURES[0]}, D/{PICTURES[2]}" in "\n".join(
+        _steady(out, out_dir)
+    )
+
+    # the confusion matrix counts the 360 test digits, its diagonal the printed right ones
+    ax = figures["plot_confusion_matrix"].axes[0]
+    counts = ax.images[0].get_array().tolist()
+    assert len(counts) == 10 and sum(map(sum, counts)) == 360
+    assert sum(counts[k][k] for k in range(10)) == right
+    # the digit picture: every panel titled, the wrong ones with their true label
+    drawn = [a for a in figures["plot_digits"].axes if a.images]
+    assert len(drawn) == 50
+    wrong = [a.get_title() for a in drawn if "(true" in a.get_title()]
+    assert len(wrong) == min(25, 360 - right)
+    assert all(re.fullmatch(r"\d \(true \d\)", t) for t in wrong)
+
+
+def test_digits_demo_is_reproducible(tmp_path: Path, capsys) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    argv = ["demo", "--data", "digits", "--epochs", "1", "--batch-size", "256"]
+    first = run(capsys, *argv, "--out", str(a))
+    second = run(capsys, *argv, "--out", str(b))
+    assert first[0] == second[0] == 0
+    assert _steady(first[1], a) == _steady(second[1], b)
+    other = run(capsys, *argv, "--seed", "1", "--out", str(tmp_path / "c"))
+    assert _steady(other[1], tmp_path / "c") != _steady(first[1], a)  # the seed matters
