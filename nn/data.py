@@ -3,8 +3,10 @@
 Every generator returns ``(X, y)``: ``X`` a list of ``[x0, x1]`` points (floats) and
 ``y`` a list of int class labels (0, 1, ... as in scikit-learn; the hinge loss wants
 2y − 1). :func:`load_digits` reads the 8×8 handwritten digits shipped in
-``nn/datasets/`` (1,797 images, CC BY 4.0), in the same ``(X, y)`` form. Randomness follows :func:`nn.seeding.make_rng`: the same ``seed`` gives the
-same data on every machine (Python's Mersenne Twister is platform independent, and
+``nn/datasets/`` (1,797 images, CC BY 4.0), in the same ``(X, y)`` form.
+
+Randomness follows :func:`nn.seeding.make_rng`: the same ``seed`` gives the same data
+on every machine (Python's Mersenne Twister is platform independent, and
 only ``random``'s long-stable ``uniform``, ``gauss`` and ``shuffle`` are used).
 """
 
