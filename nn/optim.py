@@ -127,10 +127,21 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma and Ba), as in PyTorch.
+    """Adam (Kingma and Ba), as PyTorch's ``torch.optim.Adam`` (its defaults too).
 
-    m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;  m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ);
-    p ← p − lr · m̂ / (√v̂ + eps), for step t = 1, 2, ...
+    The formula of PyTorch's documentation (``amsgrad=False``, ``weight_decay=0``,
+    ``maximize=False``), for step t = 1, 2, ...:
+
+        m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;
+        m̂ = m / (1 − β₁ᵗ);  v̂ = v / (1 − β₂ᵗ);  p ← p − lr · m̂ / (√v̂ + eps)
+
+    (eps is added to √v̂, after the bias correction). The arithmetic follows the order
+    of PyTorch's CPU implementation (``_single_tensor_adam``), so the rounding matches
+    too: m is updated as ``lerp(m, g, 1 − β₁)`` = m + (1 − β₁)(g − m), v as
+    v·β₂ + (1 − β₂)·g·g, and p ← p + (−lr/(1 − β₁ᵗ)) · m / (√v / (1 − β₂ᵗ)^0.5 + eps).
+    PyTorch's vectorised kernels fuse the m and v updates (one rounding, an FMA) and its
+    vectorised ``sqrt`` is not always correctly rounded, so the two agree to about one
+    ulp per step, not bit for bit.
     """
 
     def __init__(
@@ -156,19 +167,23 @@ class Adam(Optimizer):
         self.t = 0
 
     def step(self) -> None:
+        """One Adam update of every parameter from its ``grad`` (all or nothing)."""
         b1, b2 = self.betas
         t = self.t + 1
-        c1 = 1.0 - b1**t
-        c2 = 1.0 - b2**t
-        lr, eps = self._lr, self.eps
+        w1, w2 = 1.0 - b1, 1.0 - b2
+        neg_step_size = -(self._lr / (1.0 - b1**t))
+        c2_sqrt = (1.0 - b2**t) ** 0.5
+        eps = self.eps
+        small = abs(w1) < 0.5  # torch.lerp's two forms, chosen by the weight
+        sqrt = math.sqrt
         m_new, v_new, new = [], [], []
         for p, m, v in zip(self.params, self._m, self._v, strict=True):
             g = p.grad
-            m = b1 * m + (1.0 - b1) * g
-            v = b2 * v + (1.0 - b2) * g * g
+            m = m + w1 * (g - m) if small else g + (w1 - 1.0) * (g - m)
+            v = v * b2 + w2 * g * g
             m_new.append(m)
             v_new.append(v)
-            new.append(p.data - lr * (m / c1) / (math.sqrt(v / c2) + eps))
+            new.append(p.data + neg_step_size * m / (sqrt(v) / c2_sqrt + eps))
         self._assign(new)
         self._m, self._v, self.t = m_new, v_new, t
 
