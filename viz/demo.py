@@ -186,15 +186,11 @@ def argmax(scores: Any) -> int:
 
 def pick_shown(true: list[int], predicted: list[int], count: int = SHOWN_DIGITS) -> list[int]:
     """Indices of the test digits to draw: the wrong ones first (at most half of ``count``),
-    then right ones, returned in test-set order."""
+    then the first right ones, each group in test-set order."""
     wrong = [i for i, (t, p) in enumerate(zip(true, predicted, strict=True)) if t != p]
-    chosen = set(wrong[: count // 2])
-    for i in range(len(true)):
-        if len(chosen) >= count:
-            break
-        if i not in chosen and true[i] == predicted[i]:
-            chosen.add(i)
-    return sorted(chosen)
+    right = [i for i, (t, p) in enumerate(zip(true, predicted, strict=True)) if t == p]
+    shown = wrong[: count // 2]
+    return shown + right[: count - len(shown)]
 
 
 def _epoch_rows(history: Any, n: int, batch_size: int, epochs: int) -> list[tuple[float, float]]:
@@ -268,7 +264,8 @@ def run_digits_demo(
     steps = len(history)
     say(f"trained in {time.perf_counter() - started:.1f} s ({steps} steps, traced once)")
     say(f"{'epoch':>6}  {'loss':>9}  {'accuracy':>8}   (on the training batches)")
-    for e, (loss, accuracy) in enumerate(_epoch_rows(history, n, size, epochs)):
+    rows = _epoch_rows(history, n, size, epochs)
+    for e, (loss, accuracy) in enumerate(rows):
         if e < 3 or (e + 1) % 5 == 0 or e == epochs - 1:
             say(f"{e + 1:>6}  {loss:>9.4f}  {accuracy:>8.1%}")
     test_loss, _ = evaluate(model, X_test, y_test, loss="cross_entropy")
@@ -289,14 +286,16 @@ def run_digits_demo(
         return 0
     shown = pick_shown(true, predicted)
     wrong = len(true) - right
+    drawn_wrong = sum(true[i] != predicted[i] for i in shown)
+    which = f"all {wrong} wrong" if drawn_wrong == wrong else f"{drawn_wrong} of the {wrong} wrong"
     written = [out / "digits_predictions.png", out / "digits_confusion.png"]
     plot_digits(
         [X_test[i] for i in shown],
         [predicted[i] for i in shown],
         [true[i] for i in shown],
         written[0],
-        title=f"{len(shown)} of the {len(true)} test digits, predicted labels: "
-        f"{sum(true[i] != predicted[i] for i in shown)} of the {wrong} wrong ones in red",
+        title=f"{len(shown)} of the {len(true)} test digits with their predicted labels: "
+        f"{which} first (red), then right ones",
     )
     plot_confusion_matrix(
         true,
@@ -306,6 +305,11 @@ def run_digits_demo(
         title=f"test set: {right} of {len(true)} right ({right / len(true):.1%})",
     )
     written.append(out / "digits_training.png")
-    plot_training_curves(history, written[-1], title=f"MLP(64, {DIGITS_SIZES}) on the digits")
+    plot_training_curves(
+        {"loss": [r[0] for r in rows], "accuracy": [r[1] for r in rows]},
+        written[-1],
+        title=f"MLP(64, {DIGITS_SIZES}) on the digits: mean over each epoch's batches",
+        xlabel="epoch",
+    )
     say("wrote " + ", ".join(str(p) for p in written))
     return 0

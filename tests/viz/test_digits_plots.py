@@ -95,24 +95,39 @@ def test_plot_digits_marks_the_wrong_ones(tmp_path: Path) -> None:
     path = tmp_path / "digits.png"
     fig = plot_digits(images, predicted, true, path, cols=4)
     assert path.read_bytes().startswith(PNG)
-    drawn = [ax for ax in fig.axes if ax.images]
-    assert len(drawn) == 7 and len(fig.axes) == 8  # 2 rows of 4, the last panel empty
-    titles = [ax.get_title() for ax in drawn]
-    assert titles == ["0", "7 (true 1)", "2", "3", "9 (true 4)", "5", "6"]
-    red = [ax.title.get_color() == "#dc2626" for ax in drawn]
-    framed = [ax.spines["left"].get_edgecolor() == RED for ax in drawn]
-    assert red == framed == [t != p for t, p in zip(true, predicted, strict=True)]
+    assert [p.name for p in tmp_path.iterdir()] == ["digits.png"]
+    (ax,) = fig.axes
+    labels = [t.get_text() for t in ax.texts]
+    assert labels == ["0", "7 (true 1)", "2", "3", "9 (true 4)", "5", "6"]
+    wrong = [t != p for t, p in zip(true, predicted, strict=True)]
+    assert [t.get_color() == "#dc2626" for t in ax.texts] == wrong
+    assert [tuple(f.get_edgecolor()) == RED for f in ax.patches] == wrong  # one frame each
     assert fig.get_suptitle() == "predicted labels of 7 images: 2 wrong (red)"
-    assert drawn[1].images[0].get_array().tolist()[0] == [float((1 + p) % 17) for p in range(8)]
+    # the tiles: 2 rows of 4 (the last empty), each image scaled to 0..1 inside its frame
+    mosaic = ax.images[0].get_array()
+    for k, frame in enumerate(ax.patches):
+        x, y = (round(v + 0.5) for v in frame.get_xy())
+        assert (frame.get_width(), frame.get_height()) == (8, 8)
+        tile = mosaic[y : y + 8, x : x + 8]
+        values = images[k]
+        expected = [(v - min(values)) / (max(values) - min(values)) for v in values]
+        assert tile.flatten().tolist() == expected
+    assert len({round(f.get_xy()[1]) for f in ax.patches}) == 2  # two rows
+    assert mosaic.mask.sum() == mosaic.size - 7 * 64  # all but the tiles is background
 
 
 def test_plot_digits_without_true_labels_and_as_rows() -> None:
     pytest.importorskip("matplotlib")
     image = [[0, 16, 0], [16, 0, 16], [0, 16, 0]]  # a 3×3 image given as rows
-    fig = plot_digits([image], [4])
-    assert fig.axes[0].get_title() == "4"
-    assert fig.get_suptitle() == "predicted labels of 1 images"
-    assert fig.axes[0].images[0].get_array().tolist() == image
+    fig = plot_digits([image, [[5] * 3] * 3], [4, 1])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["4", "1"]
+    assert fig.get_suptitle() == "predicted labels of 2 images"
+    tiles = ax.images[0].get_array()
+    x, y = (round(v + 0.5) for v in ax.patches[0].get_xy())
+    assert tiles[y : y + 3, x : x + 3].tolist() == [[v / 16 for v in row] for row in image]
+    x, y = (round(v + 0.5) for v in ax.patches[1].get_xy())
+    assert tiles[y : y + 3, x : x + 3].tolist() == [[0.0] * 3] * 3  # a blank image stays blank
 
 
 @pytest.mark.parametrize(
@@ -126,8 +141,24 @@ def test_plot_digits_without_true_labels_and_as_rows() -> None:
         ([[["a"]]], [1], None, TypeError, "real numbers"),
         ([[0.0] * 64], [-3], None, ValueError, "class index"),
         ([[0.0] * 64] * 201, [0] * 201, None, ValueError, "at most 200"),
+        (
+            [[0.0] * 64, [0.0] * 16],
+            [0, 0],
+            None,
+            ValueError,
+            r"images\[1\] is 4×4 but images\[0\] is 8×8",
+        ),
     ],
 )
 def test_plot_digits_refuses_bad_input(images, predicted, true, error, message) -> None:
     with pytest.raises(error, match=message):
         plot_digits(images, predicted, true)
+
+
+def test_training_curves_per_epoch() -> None:
+    pytest.importorskip("matplotlib")
+    from viz.plots import plot_training_curves
+
+    fig = plot_training_curves({"loss": [1.0, 0.5], "accuracy": [0.5, 0.9]}, xlabel="epoch")
+    assert [ax.get_xlabel() for ax in fig.axes] == ["epoch", "epoch"]
+    assert plot_training_curves({"loss": [1.0]}).axes[0].get_xlabel() == "step"  # the default
