@@ -231,8 +231,12 @@ def plot_training_curves(
     accuracy = _series(history, "accuracy")
     if not loss:
         raise ValueError("the history has no loss values: nothing to plot")
+    from matplotlib.ticker import MaxNLocator
+
     fig = _new_figure((9.0, 3.6) if accuracy else (5.0, 3.6))
     axes = fig.subplots(1, 2 if accuracy else 1, squeeze=False)[0]
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps and epochs are whole
     steps = range(1, len(loss) + 1)
     ax = axes[0]
     ax.plot(steps, loss, color="#b91c1c", linewidth=1.6)
