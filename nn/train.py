@@ -23,6 +23,19 @@ how labels are read for each:
 
 Any other callable ``loss(predictions, targets) -> Value`` is used as given (no
 accuracy). Labels may be any real number type (numpy integers too), not bools.
+
+Three ways to run a step, the same numbers from each (``train(compile=...)``):
+
+* ``False``: eager, every sample's graph built and walked (:func:`train_step`);
+* ``True``: :class:`CompiledStep`, the batch traced once by :func:`engine.compile`
+  and replayed as straight-line Python (best for small full-batch problems);
+* ``"batch"``: :class:`BatchStep`, one *sample* traced by :func:`engine.vmap` and
+  replayed over the whole mini-batch as numpy arrays, for real data sets. The targets
+  are then inputs of the trace: cross-entropy's class indices become one-hot rows
+  (:func:`batch_targets`), since an index cannot be a traced input.
+
+:func:`predict` and :func:`evaluate` replay the model the same way when given many
+samples (:data:`BATCH_FROM`).
 """
 
 from __future__ import annotations
