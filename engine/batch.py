@@ -345,8 +345,9 @@ class BatchedFunction:
             if not good.all():
                 i, j = (int(v) for v in np.argwhere(~good)[0])
                 where = f"[{i}]" if arrays[k].ndim == 1 else f"[{i}, ...] (number {j} of it)"
+                bad = float(c[i, j])
                 raise ValueError(
-                    f"sample {i}: argument {k}{where} is {c[i, j]!r}; every number must be finite"
+                    f"sample {i}: argument {k}{where} is {bad!r}; every number must be finite"
                 )
         flat = np.concatenate(cols, axis=1) if len(cols) > 1 else cols[0]
         shapes = tuple(arr.shape[1:] for arr in arrays)

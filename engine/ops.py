@@ -42,8 +42,8 @@ How to add an op (followed once for ``atan``)
    form; its code templates (the *same* float operations in the same order as the
    forward and the rule, so a compiled replay equals eager to the last bit) and the
    functions they call; its batch templates (``batch_forward``/``batch_derivatives``:
-   the same math in numpy over arrays of N samples, for ``engine.vmap``); its names (``method``, ``function``, ``cli``); its test data
-   (``domain``, ``points``, ``edges``).
+   the same math in numpy over arrays of N samples, for ``engine.vmap``); its names
+   (``method``, ``function``, ``cli``); its test data (``domain``, ``points``, ``edges``).
 4. Names: a one-line method on ``Value`` (``def atan(self): return
    self._apply1(ops.ATAN)``) and a one-line binding in :mod:`engine.functional`
    (``atan = _unary(ops.ATAN)``): explicit, so readers and type checkers see the API.
