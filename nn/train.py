@@ -642,9 +642,22 @@ def _as_prediction(p: Any) -> Prediction:
     return p.data if isinstance(p, Value) else float(p)  # type: ignore[no-any-return]
 
 
+def _weak(model: Callable[[Any], Any]) -> Callable[[], Any]:
+    """A reference to ``model`` that does not keep it alive when it is a Module (the
+    functions kept in :data:`_REPLAYS` must not hold their own key)."""
+    if isinstance(model, Module):
+        try:
+            return weakref.ref(model)
+        except TypeError:  # a subclass without weak references (then never kept)
+            pass
+    return lambda: model
+
+
 def _output(model: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
+    ref = _weak(model)
+
     def output(x: list[Any]) -> Any:
-        return model(x)
+        return ref()(x)
 
     return output
 
@@ -680,8 +693,10 @@ def _vmap_output(f: Callable[..., Any]) -> Any:
 
 
 def _eval_sample(model: Callable[[Any], Any], task: _Task) -> Callable[..., Any]:
+    ref = _weak(model)
+
     def loss_and_prediction(x: list[Any], t: Any) -> dict[str, Any]:
-        pred = model(x)
+        pred = ref()(x)
         return {"loss": task.loss(pred, t), "pred": pred}
 
     return loss_and_prediction
