@@ -23,6 +23,19 @@ how labels are read for each:
 
 Any other callable ``loss(predictions, targets) -> Value`` is used as given (no
 accuracy). Labels may be any real number type (numpy integers too), not bools.
+
+Three ways to run a step, the same numbers from each (``train(compile=...)``):
+
+* ``False``: eager, every sample's graph built and walked (:func:`train_step`);
+* ``True``: :class:`CompiledStep`, the batch traced once by :func:`engine.compile`
+  and replayed as straight-line Python (best for small full-batch problems);
+* ``"batch"``: :class:`BatchStep`, one *sample* traced by :func:`engine.vmap` and
+  replayed over the whole mini-batch as numpy arrays, for real data sets. The targets
+  are then inputs of the trace: cross-entropy's class indices become one-hot rows
+  (:func:`batch_targets`), since an index cannot be a traced input.
+
+:func:`predict` and :func:`evaluate` replay the model the same way when given many
+samples (:data:`BATCH_FROM`).
 """
 
 from __future__ import annotations
@@ -629,9 +642,22 @@ def _as_prediction(p: Any) -> Prediction:
     return p.data if isinstance(p, Value) else float(p)  # type: ignore[no-any-return]
 
 
+def _weak(model: Callable[[Any], Any]) -> Callable[[], Any]:
+    """A reference to ``model`` that does not keep it alive when it is a Module (the
+    functions kept in :data:`_REPLAYS` must not hold their own key)."""
+    if isinstance(model, Module):
+        try:
+            return weakref.ref(model)
+        except TypeError:  # a subclass without weak references (then never kept)
+            pass
+    return lambda: model
+
+
 def _output(model: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
+    ref = _weak(model)
+
     def output(x: list[Any]) -> Any:
-        return model(x)
+        return ref()(x)
 
     return output
 
@@ -667,8 +693,10 @@ def _vmap_output(f: Callable[..., Any]) -> Any:
 
 
 def _eval_sample(model: Callable[[Any], Any], task: _Task) -> Callable[..., Any]:
+    ref = _weak(model)
+
     def loss_and_prediction(x: list[Any], t: Any) -> dict[str, Any]:
-        pred = model(x)
+        pred = ref()(x)
         return {"loss": task.loss(pred, t), "pred": pred}
 
     return loss_and_prediction

@@ -607,3 +607,17 @@ def test_batched_predict_refuses_bad_input():
         predict(model, [[0.0, 1.0]], batched="yes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"list of rows \(shape \(N, inputs\)\)"):
         predict(model, [0.0, 1.0], batched=True)  # type: ignore[list-item]
+
+
+def test_a_kept_batched_predictor_does_not_keep_its_model_alive():
+    import gc
+    import weakref
+
+    X, y = make_moons(70, seed=0)
+    model = MLP(2, [3, 1], seed=0)
+    predict(model, X)
+    evaluate(model, X, y)
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None
