@@ -576,12 +576,12 @@ def test_batched_predict_follows_the_model():
     model.parameters()[0].data += 1.0
     assert _rel_close(predict(model, X), predict(model, X, batched=False))
     assert predict(model, X) != first
-    fn = train_module._REPLAYS[model]["predict"][1]
+    fn = train_module._REPLAYS[model][("predict", True)][1]
     predict(model, X)
-    assert train_module._REPLAYS[model]["predict"][1] is fn  # kept
+    assert train_module._REPLAYS[model][("predict", True)][1] is fn  # kept
     model.layers[-1].neurons[0].w[0] = Value(3.0)  # a new parameter object
     assert _rel_close(predict(model, X), predict(model, X, batched=False))
-    assert train_module._REPLAYS[model]["predict"][1] is not fn
+    assert train_module._REPLAYS[model][("predict", True)][1] is not fn
 
 
 @pytest.mark.parametrize(
