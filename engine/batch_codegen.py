@@ -976,13 +976,10 @@ class _Writer:
         other = vec.other
         if other is not None and other in self.leads:
             d = derivs[1 - vec.pos]
-            rows = dm if d.const == 1.0 else _times(Expr(dm), d).text
-            if d.const == -1.0:
-                total = f"-{dm}.sum(axis=0)"
-            elif d.const == 1.0:
+            if d.const == 1.0:
                 total = f"{dm}.sum(axis=0)"
             else:
-                total = f"({rows}).sum(axis=0)"
+                total = f"({_times(Expr(dm), d).text}).sum(axis=0)"
             term: Term
             if other in self.batched or self.per_sample:
                 term = (Expr(f"o{vi}"), True, None)

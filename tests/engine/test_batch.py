@@ -381,11 +381,15 @@ def test_an_overflow_and_a_gradient_error_name_the_sample() -> None:
     assert w.grad == 0.0
 
 
-def test_a_non_finite_hidden_by_a_piecewise_op_is_still_caught() -> None:
-    # relu(log(x)) for x < 0: numpy's nan would become relu's 0 without the error state
-    g = vmap(lambda x: (x * 1.0).log().relu())
+def test_a_non_finite_hidden_by_a_later_op_is_still_caught() -> None:
+    # x * 1e300 * 1e10 overflows to inf in numpy, and tanh(inf) = 1 with a derivative of
+    # 0: only the error state sees it; eager raises at the product
+    g = vmap(lambda x: (x * 1e300 * 1e10).tanh())
+    with pytest.raises(OverflowError, match=r"^sample 1: "):
+        g(np.array([1e-20, 1.0]))
+    h = vmap(lambda x: (x * 1.0).log().relu())
     with pytest.raises(ValueError, match=r"sample 1: log\(-2\.0\)"):
-        g(np.array([3.0, -2.0]))
+        h(np.array([3.0, -2.0]))
 
 
 def test_bad_arguments_are_named() -> None:
