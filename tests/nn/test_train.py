@@ -557,7 +557,12 @@ def test_batched_predict_gives_eagers_predictions(outputs):
     X, _ = make_spiral(150, n_classes=3, seed=0)
     model = MLP(2, [8, outputs], activation="tanh", seed=2)
     eager = predict(model, X, batched=False)
+    calls = []
+    forward = model.forward
+    model.forward = lambda x: calls.append(1) or forward(x)  # type: ignore[method-assign]
     batched = predict(model, X)  # 150 rows >= BATCH_FROM: batched by default
+    assert len(calls) == 1  # traced on one row, replayed for all: no eager fallback
+    del model.forward
     assert predict(model, X, batched=True) == batched
     flat = (lambda ps: ps) if outputs == 1 else (lambda ps: [v for row in ps for v in row])
     assert _rel_close(flat(batched), flat(eager))
@@ -576,12 +581,12 @@ def test_batched_predict_follows_the_model():
     model.parameters()[0].data += 1.0
     assert _rel_close(predict(model, X), predict(model, X, batched=False))
     assert predict(model, X) != first
-    fn = train_module._REPLAYS[model]["predict"][1]
+    fn = train_module._REPLAYS[model][("predict", True)][1]
     predict(model, X)
-    assert train_module._REPLAYS[model]["predict"][1] is fn  # kept
+    assert train_module._REPLAYS[model][("predict", True)][1] is fn  # kept
     model.layers[-1].neurons[0].w[0] = Value(3.0)  # a new parameter object
     assert _rel_close(predict(model, X), predict(model, X, batched=False))
-    assert train_module._REPLAYS[model]["predict"][1] is not fn
+    assert train_module._REPLAYS[model][("predict", True)][1] is not fn
 
 
 @pytest.mark.parametrize(
@@ -596,7 +601,11 @@ def test_batched_evaluate_gives_eagers_loss_and_accuracy(loss, outputs, labels):
         y = [0.5 * t for t in y]
     model = MLP(2, [8, outputs], activation="tanh", seed=4)
     eager = evaluate(model, X, y, loss=loss, batched=False)
+    calls = []
+    forward = model.forward
+    model.forward = lambda x: calls.append(1) or forward(x)  # type: ignore[method-assign]
     batched = evaluate(model, X, y, loss=loss)
+    assert len(calls) <= 2  # the trace (and one call counting the outputs): not eager
     assert batched[0] == pytest.approx(eager[0], rel=1e-12)
     assert batched[1] == eager[1]
 
@@ -621,3 +630,32 @@ def test_a_kept_batched_predictor_does_not_keep_its_model_alive():
     del model
     gc.collect()
     assert gone() is None
+
+
+def test_default_batched_predict_falls_back_to_eager_when_the_replay_refuses():
+    """A forward that branches in Python per sample cannot be one replay: batched=None
+    answers eagerly (strict replay refused), batched=True says why."""
+    from engine import TraceError
+
+    X, _ = make_moons(80, noise=0.1, seed=0)
+
+    def branchy(x):
+        return x[0] * 2.0 if x[0] > 0.5 else x[1] - 1.0
+
+    expected = [x[0] * 2.0 if x[0] > 0.5 else x[1] - 1.0 for x in X]
+    assert predict(branchy, X) == expected
+    with pytest.raises(TraceError, match="branch"):
+        predict(branchy, X, batched=True)
+
+
+def test_default_batched_evaluate_of_a_saturated_bce_is_eagers():
+    """bce with p exactly 1.0 and target 1: eager leaves out the vanishing term; a traced
+    target takes both terms, so the replay refuses and evaluate answers eagerly."""
+    X = [[40.0 + 0.1 * i] for i in range(70)]  # sigmoid(40 + ...) is exactly 1.0
+    y = [1] * 70
+    model = MLP(1, [1], output_activation="sigmoid", seed=0)
+    neuron = model.layers[0].neurons[0]
+    neuron.w[0].data, neuron.b.data = 1.0, 0.0
+    assert evaluate(model, X, y, loss="bce") == (0.0, 1.0)
+    with pytest.raises(ValueError, match="given as a Value"):
+        evaluate(model, X, y, loss="bce", batched=True)
