@@ -15,7 +15,8 @@
   :func:`get_loss`, as ``train(loss=...)`` and ``walk_through_step(loss=...)`` do
 * optimizers: :class:`SGD`, :class:`Adam`, :func:`linear_decay`
 * data: :func:`make_moons`, :func:`make_circles`, :func:`make_xor`, :func:`make_spiral`,
-  :func:`train_test_split`, :class:`Standardizer`
+  :func:`load_digits` (8×8 handwritten digits, shipped), :func:`train_test_split`,
+  :class:`Standardizer`
 * training: :func:`train`, :func:`train_step`, :func:`evaluate`, :func:`predict`,
   :class:`History`
 * one step by hand: :func:`walk_through_step`, :class:`StepWalkthrough`,
@@ -62,6 +63,7 @@ _check_not_shadowed("engine")
 
 from nn.data import (
     Standardizer,
+    load_digits,
     make_circles,
     make_moons,
     make_spiral,
@@ -115,6 +117,7 @@ __all__ = [
     "hinge_loss",
     "l2_penalty",
     "linear_decay",
+    "load_digits",
     "log_softmax",
     "make_circles",
     "make_moons",
