@@ -10,6 +10,8 @@
 The engine knows nothing of ``nn`` or ``viz``; they build on it.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from engine import functional
 from engine.autograd import gradients
 from engine.backward import toposort
@@ -19,6 +21,9 @@ from engine.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical
 from engine.mode import enable_grad, is_grad_enabled, no_grad
 from engine.transforms import grad, hessian, value_and_grad
 from engine.value import Value, as_value, dot
+
+if TYPE_CHECKING:
+    from engine.batch import BatchedFunction, BatchResult, vmap
 
 __all__ = [
     "Value",
@@ -43,4 +48,19 @@ __all__ = [
     "CompiledFunction",
     "TraceWarning",
     "TraceError",
+    "vmap",
+    "BatchedFunction",
+    "BatchResult",
 ]
+
+#: Names served by engine.batch, which imports numpy: loaded on first use, so that
+#: ``import engine`` neither needs nor imports numpy.
+_BATCH = ("vmap", "BatchedFunction", "BatchResult")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BATCH:
+        from engine import batch
+
+        return getattr(batch, name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
