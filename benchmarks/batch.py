@@ -66,6 +66,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, TextIO
 
 ALPHA = 1e-4  # the L2 penalty of micrograd's moons demo
@@ -94,6 +95,7 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 MMAP_EVERY_ARRAY = {"MALLOC_MMAP_THRESHOLD_": "65536"}
 
 NO_TORCH = "torch not installed: comparison column skipped"
+TORCH_OFF = "--no-torch: comparison column skipped"
 
 
 @dataclass(frozen=True)
@@ -342,11 +344,12 @@ class Task:
 # workers: each runs in a fresh process and returns one JSON-able dict
 
 
-def _one_thread() -> None:
-    if "torch" in sys.modules or importlib.util.find_spec("torch") is not None:
-        import torch
+def _one_thread(torch: bool) -> None:
+    """PyTorch on one thread (numpy's BLAS is held to one by the environment)."""
+    if torch:
+        import torch as th
 
-        torch.set_num_threads(1)
+        th.set_num_threads(1)
 
 
 def _interleaved(
@@ -375,7 +378,7 @@ def _interleaved(
 
 def work_step(task: str, n: int | None, reps: int, seconds: float, torch: bool) -> dict[str, Any]:
     """Seconds per step of chainrule (and torch), and how closely their numbers agree."""
-    _one_thread()
+    _one_thread(torch)
     t = Task(task, n, torch)
     result: dict[str, Any] = {"n": t.n}
     steps: dict[str, Callable[[], Any]] = {"chainrule": t.chainrule_step}
@@ -430,7 +433,7 @@ def work_train(limit: int | None, epochs: int, torch: bool) -> dict[str, Any]:
     import nn
     from engine import vmap
 
-    _one_thread()
+    _one_thread(torch)
     X_tr, y_tr, X_te, y_te = digits_arrays(limit)
     T_tr = one_hot(y_tr)
     batches = _batches(len(X_tr), epochs)
@@ -491,7 +494,7 @@ def _rss_kib(field: str) -> int:
 def work_memory(engine: str, n: int) -> dict[str, Any]:
     """Peak resident memory of two moons steps over the baseline after setting up (and
     a step on a few samples, which pays either library's one-time costs)."""
-    _one_thread()
+    _one_thread(engine == "torch")
     t = Task("moons", n, with_torch=engine == "torch")
     step = t.chainrule_step if engine == "chainrule" else t.torch_step
     step(slice(0, TRACE_BATCH))  # one-time costs of either library (the trace, autograd)
@@ -504,14 +507,12 @@ def work_memory(engine: str, n: int) -> dict[str, Any]:
     return {"baseline_mb": baseline / 1024, "peak_mb": (peak - baseline) / 1024}
 
 
-def work_versions() -> dict[str, Any]:
-    import numpy
-
-    out = {"python": platform.python_version(), "numpy": numpy.__version__}
-    if importlib.util.find_spec("torch") is not None:
-        import torch
-
-        out["torch"] = torch.__version__
+def versions() -> dict[str, str]:
+    """Python's, numpy's and (when installed) torch's versions, as the workers run them
+    (the same interpreter), read without importing the libraries."""
+    out = {"python": platform.python_version(), "numpy": metadata.version("numpy")}
+    if torch_installed():
+        out["torch"] = metadata.version("torch")
     return out
 
 
@@ -520,7 +521,6 @@ WORKERS: dict[str, Callable[..., dict[str, Any]]] = {
     "trace": work_trace,
     "train": work_train,
     "memory": work_memory,
-    "versions": work_versions,
 }
 
 
@@ -578,7 +578,8 @@ def run(
     plan = QUICK if quick else FULL
     n_reps = plan.reps if reps is None else reps
     with_torch = torch_installed() if use_torch is None else use_torch and torch_installed()
-    raw: dict[str, Any] = {"versions": measure("versions"), "torch": with_torch}
+    raw: dict[str, Any] = {"versions": versions(), "torch": with_torch}
+    skipped = NO_TORCH if not torch_installed() else TORCH_OFF
     rows: list[Row] = []
     for n in plan.moons_sizes:
         res = measure(
@@ -636,7 +637,7 @@ def run(
             Row(
                 "digits: per-step losses, chainrule vs torch",
                 "skipped",
-                NO_TORCH,
+                skipped,
                 f"<= {TARGET_LOSS_DIFF:.0e}",
                 None,
             )
@@ -701,7 +702,7 @@ def print_table(
         file=out,
     )
     if not raw["torch"]:
-        print(NO_TORCH + "\n", file=out)
+        print((NO_TORCH if "torch" not in v else TORCH_OFF) + "\n", file=out)
     header = ("measure", "result", "detail", "target")
     widths = [
         max([len(h)] + [len(getattr(r, f)) for r in rows])
