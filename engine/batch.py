@@ -75,6 +75,9 @@ MAX_TRACES = 8
 
 _FILENAME = "<chainrule vmap>"
 
+#: Batch sizes whose buffers are kept (mini-batches and a ragged last one, evaluation).
+MAX_BUFFER_SETS = 4
+
 
 @dataclass
 class BatchResult:
@@ -143,17 +146,11 @@ def each_rule(n: float, rule: Callable[..., Any], arity: int, *args: Any) -> Any
     return outs[0] if arity == 1 else tuple(outs)
 
 
-def _stack(n: float, rows: tuple[Any, ...]) -> np.ndarray:
-    out = np.empty((len(rows), int(n)))
+def _stack(out: np.ndarray, rows: tuple[Any, ...]) -> np.ndarray:
+    """``rows`` (arrays (N,) or floats) written into the rows of ``out``."""
     for i, r in enumerate(rows):
         out[i] = r
     return out
-
-
-def _affine(w: np.ndarray, a: np.ndarray, b: tuple[float, ...]) -> np.ndarray:
-    z = w @ a
-    z += np.array(b)[:, None]
-    return z
 
 
 def _namespace(guards: list[trace.Guard], debug: list[Any] | None) -> dict[str, Any]:
@@ -186,9 +183,11 @@ def _namespace(guards: list[trace.Guard], debug: list[Any] | None) -> dict[str, 
     return {
         "np": np,
         "_dot": np.dot,
-        "_matrix": np.array,
+        "_array": np.array,
+        "_zeros": np.zeros,
+        "_matmul": np.matmul,
+        "_add_at": np.add.at,
         "_stack": _stack,
-        "_affine": _affine,
         "_each": each if debug is None else each_tolerant,
         "_each_rule": each_rule,
         "_guard": guard,
@@ -208,6 +207,19 @@ class Program:
         self._per_sample: tuple[batch_codegen.BatchGenerated, Any] | None = None
         self.live = self.reduced.live
         self.grad_leaves = self.reduced.grad_leaves
+        # per (variant, N): the arrays the generated code writes into, reused call after
+        # call (fresh temporaries of this size cost page faults every call)
+        self._buffers: dict[tuple[bool, int], list[np.ndarray]] = {}
+
+    def buffers(self, gen: batch_codegen.BatchGenerated, per_sample: bool, n: int) -> Any:
+        key = (per_sample, n)
+        found = self._buffers.get(key)
+        if found is None:
+            if len(self._buffers) >= MAX_BUFFER_SETS:
+                self._buffers.pop(next(iter(self._buffers)))
+            found = [np.empty((r, n) if r else n) for r in gen.buffers]
+            self._buffers[key] = found
+        return found
 
     def _generate(self, per_sample: bool) -> batch_codegen.BatchGenerated:
         t = self.trace
@@ -443,16 +455,21 @@ class BatchedFunction:
         per_sample: bool,
     ) -> Any:
         leaves = [v.data for v in program.live]
-        fn = program.per_sample()[1] if per_sample else program.fn
+        gen, fn = program.per_sample() if per_sample else (program.reduced, program.fn)
+        buffers = program.buffers(gen, per_sample, n)
         try:
             with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
-                out, aux, grads = fn(inputs, leaves, float(n))
+                out, aux, grads = fn(inputs, leaves, float(n), buffers)
         except (ArithmeticError, ValueError, _SampleError) as e:
             self._explain(program, inputs, n, shapes, e)
         losses = np.broadcast_to(np.asarray(out, dtype=np.float64), (n,))
         total = float(np.sum(losses))
-        grad_list: list[Any] = [np.broadcast_to(g, (n,)) if per_sample else float(g) for g in grads]
-        check = total + sum(float(np.sum(g)) for g in grad_list)
+        if per_sample:
+            grad_list: list[Any] = [np.broadcast_to(g, (n,)) for g in grads]
+            check = total + sum(float(np.sum(g)) for g in grad_list)
+        else:
+            grad_list = grads  # one array over the leaves, or () without backward
+            check = total + float(np.sum(grads))
         if check - check != 0.0:
             self._explain(program, inputs, n, shapes, None)
         return losses, total, aux, grad_list
@@ -471,9 +488,10 @@ class BatchedFunction:
         else:
             mask = [np.zeros(n, dtype=bool)]
             fn = program._compile(program.reduced, debug=mask)
+            buffers = program.buffers(program.reduced, False, n)
             try:
                 with np.errstate(all="ignore"):
-                    fn(inputs, [v.data for v in program.live], float(n))
+                    fn(inputs, [v.data for v in program.live], float(n), buffers)
             except (ArithmeticError, ValueError, _SampleError, _GuardMiss):
                 pass
             bad = int(np.argmax(mask[0])) if mask[0].any() else 0
@@ -515,7 +533,7 @@ class BatchedFunction:
         if per_sample:
             reduced = [float(np.sum(g)) * scale for g in grads]
         else:
-            reduced = [g * scale for g in grads]
+            reduced = (np.asarray(grads, dtype=np.float64) * scale).tolist()
         gen = program.per_sample()[0] if per_sample else program.reduced
         for v, g in zip(gen.grad_leaves, reduced):
             v.grad += g

@@ -29,9 +29,13 @@ readable view, escaped as ``engine.compile`` does.
 
 from __future__ import annotations
 
+import ast
 import gc
+import heapq
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from engine import ops
 from engine.backward import toposort
@@ -78,6 +82,9 @@ class BatchGenerated:
     batched_lines: list[tuple[int, str]]
     groups: list[Group]
     n_nodes: int
+    #: the arrays ``B`` the function writes into, kept between calls of the same N:
+    #: each is (rows, N), or (N,) for rows 0
+    buffers: list[int] = field(default_factory=list)
 
     @property
     def source(self) -> str:
@@ -117,6 +124,18 @@ def _toposort_many(roots: list[Value]) -> list[Value]:
     return order
 
 
+@dataclass
+class Vec:
+    """Values held as the rows of one (k, N) matrix: a layer's pre-activations, the same
+    unary op applied to each of them (the activations), or the inputs."""
+
+    kind: str  # "input", "group" or "map"
+    members: list[Value]
+    matrix: str
+    group: int = -1  # index into the groups, for kind "group"
+    source: int = -1  # the vec the op is applied to, for kind "map"
+
+
 class _Writer:
     """Writes the scalar part, the batched forward pass with its guards, and the backward
     pass (reduced over the batch, or per sample)."""
@@ -139,6 +158,7 @@ class _Writer:
         self.lines: list[str] = []
         self.labels: dict[int, str] = {}
         self.batched_lines: list[tuple[int, str]] = []
+        self.buffers: list[int] = []
         self.n_names = 0
         self.generic: dict[tuple[str, str], str] = {}
         self.root = root
@@ -151,8 +171,9 @@ class _Writer:
         self.batched: set[Value] = set()
         self.expr: dict[Value, Expr] = {}
         self.live: list[Value] = []
+        self.live_index: dict[Value, int] = {}
         self.parents: dict[Value, tuple[Value, ...]] = {}
-        self.consumers: dict[Value, int] = {}
+        self.users: dict[Value, list[Value]] = {}
         for node in self.order:
             if node.is_leaf:
                 if node in input_index:
@@ -160,35 +181,45 @@ class _Writer:
                     self.batched.add(node)
                 else:
                     self.expr[node] = Expr(f"p{len(self.live)}")
+                    self.live_index[node] = len(self.live)
                     self.live.append(node)
                 continue
             parents = node.parents
             self.parents[node] = parents
             for q in parents:
-                self.consumers[q] = self.consumers.get(q, 0) + 1
+                self.users.setdefault(q, []).append(node)
                 if q in self.batched:
                     self.batched.add(node)
+        self.consumers = {q: len(u) for q, u in self.users.items()}
         self.groups: list[Group] = self._find_groups() if group else []
-        self.in_group: dict[Value, tuple[int, int]] = {}
-        for gi, grp in enumerate(self.groups):
-            for j, top in enumerate(grp.tops):
-                self.in_group[top] = (gi, j)
         self.skipped: set[Value] = set()
         for grp in self.groups:
             self.skipped |= grp.inner
-        self.lines.append("def batch_step(inputs, leaves, n):")
+        self.vecs: list[Vec] = []
+        self.row_of: dict[Value, tuple[int, int]] = {}
+        used_inputs = [x for x in inputs if x in self.index]
+        if used_inputs:
+            self._add_vec(Vec("input", list(inputs), "inputs"))
+        for gi, grp in enumerate(self.groups):
+            self._add_vec(Vec("group", grp.tops, f"Z{gi}", group=gi))
+        if group:
+            self._find_maps()
+        self.lines.append("def batch_step(inputs, leaves, n, B):")
         if inputs:
             self.lines.append(f"    {''.join(f'x{i}, ' for i in range(len(inputs)))}= inputs")
         if self.live:
             self.lines.append(f"    {''.join(f'p{i}, ' for i in range(len(self.live)))}= leaves")
+        if self.groups:
+            self.lines.append("    P = _array(leaves)")
+        self.units = self._unit_order()
         self._write_forward()
         self.aux_returned = [i for i, a in enumerate(aux) if isinstance(a, Value)]
         self.grads: list[tuple[Value, str]] = []
+        self.leaf_grads = "()"
         if backward:
             self._write_backward()
         aux_text = "".join(f"{self.expr[aux[i]].text}, " for i in self.aux_returned)
-        grad_text = "".join(f"{g}, " for _, g in self.grads)
-        self.lines.append(f"    return {self.expr[root].text}, ({aux_text}), ({grad_text})")
+        self.lines.append(f"    return {self.expr[root].text}, ({aux_text}), {self.leaf_grads}")
 
     # --- layers -------------------------------------------------------------------
 
@@ -282,12 +313,117 @@ class _Writer:
                         inner=inner_all,
                     )
                 )
-        # the tops of one group must not be inputs of a group computed before it in a
-        # way the order cannot satisfy: groups are written when their last top is due
+        self._align(groups)
         return groups
+
+    def _align(self, groups: list[Group]) -> None:
+        """Put each layer's neurons in the order the next layer reads them, so that its
+        activations are the next layer's input matrix as they are (no copy)."""
+        for g2 in groups:
+            top_at = {t: (gi, j) for gi, g in enumerate(groups) for j, t in enumerate(g.tops)}
+            src = []
+            for x in g2.inputs:
+                at = top_at.get(x)
+                ps = self.parents.get(x, ())
+                if at is None and len(ps) == 1 and self.consumers.get(ps[0]) == 1:
+                    at = top_at.get(ps[0])
+                src.append(at)
+            if any(a is None for a in src):
+                continue
+            gi = src[0][0]  # type: ignore[index]
+            g1 = groups[gi]
+            perm = [a[1] for a in src]  # type: ignore[index]
+            if any(a[0] != gi for a in src) or sorted(perm) != list(range(len(g1.tops))):  # type: ignore[index]
+                continue
+            g1.tops = [g1.tops[j] for j in perm]
+            g1.weights = [g1.weights[j] for j in perm]
+            if g1.biases is not None:
+                g1.biases = [g1.biases[j] for j in perm]
 
     def _inner_ok(self, node: Value, roots: set[Value]) -> bool:
         return node not in roots and self.consumers.get(node, 0) == 1 and node in self.batched
+
+    def _add_vec(self, vec: Vec) -> int:
+        vi = len(self.vecs)
+        self.vecs.append(vec)
+        for j, m in enumerate(vec.members):
+            self.row_of.setdefault(m, (vi, j))
+        return vi
+
+    def _find_maps(self) -> None:
+        """The same unary op applied to every row of a layer (its activation), as one op on
+        the matrix; repeated, so that relu(tanh(Z)) is two matrix ops."""
+        vi = 0
+        while vi < len(self.vecs):
+            vec = self.vecs[vi]
+            vi += 1
+            if vec.kind == "input" or len(vec.members) < 2:
+                continue
+            users = [self.users.get(m, []) for m in vec.members]
+            if any(len(u) != 1 for u in users):
+                continue
+            maps = [u[0] for u in users]
+            first = maps[0]
+            op = ops.lookup(first.op)
+            if op.arity != 1 or op.batch_forward is None or op.batch_derivatives is None:
+                continue
+            if len(set(maps)) != len(maps) or any(
+                m.op != first.op or m.param != first.param or m in self.row_of for m in maps
+            ):
+                continue
+            self._add_vec(Vec("map", maps, f"M{len(self.vecs)}", source=vi - 1))
+
+    def _unit_order(self) -> list[Any]:
+        """The batched nodes in an order that computes each matrix (a layer, a map) in
+        one place: single nodes, and vec indices."""
+        unit: dict[Value, Any] = {}
+        for vi, vec in enumerate(self.vecs):
+            if vec.kind != "input":
+                for m in vec.members:
+                    unit[m] = ("vec", vi)
+        nodes = [
+            n
+            for n in self.order
+            if n in self.parents and n in self.batched and n not in self.skipped
+        ]
+        for n in nodes:
+            unit.setdefault(n, n)
+        key_of: dict[Any, int] = {}
+        members: dict[Any, list[Value]] = {}
+        for n in nodes:
+            u = unit[n]
+            key_of.setdefault(u, self.index[n])
+            members.setdefault(u, []).append(n)
+        deps: dict[Any, set[Any]] = {u: set() for u in members}
+        for u, ms in members.items():
+            for m in ms:
+                for q in self._external_parents(m):
+                    uq = unit.get(q)
+                    if uq is not None and uq != u:
+                        deps[u].add(uq)
+        waiting = {u: len(d) for u, d in deps.items()}
+        dependents: dict[Any, list[Any]] = {}
+        for u, d in deps.items():
+            for q in d:
+                dependents.setdefault(q, []).append(u)
+        ready = [(key_of[u], k, u) for k, u in enumerate(members) if waiting[u] == 0]
+        ids = {u: k for k, u in enumerate(members)}
+        heapq.heapify(ready)
+        out: list[Any] = []
+        while ready:
+            _, _, u = heapq.heappop(ready)
+            out.append(u)
+            for d in dependents.get(u, ()):
+                waiting[d] -= 1
+                if waiting[d] == 0:
+                    heapq.heappush(ready, (key_of[d], ids[d], d))
+        return [u[1] if isinstance(u, tuple) else u for u in out]
+
+    def _external_parents(self, node: Value) -> list[Value]:
+        """What a node needs computed first; for a group's top, the chain's inputs."""
+        if node in self.row_of and self.vecs[self.row_of[node][0]].kind == "group":
+            return self.groups[self.vecs[self.row_of[node][0]].group].inputs
+        return list(self.parents[node])
 
     # --- pieces -------------------------------------------------------------------
 
@@ -335,13 +471,31 @@ class _Writer:
             self.batched_lines.append((len(self.lines), var))
         self.lines.append(f"    {var} = {text}")
 
+    def buffer(self, rows: int) -> str:
+        """A (rows, N) array kept between calls of the same N (rows 0: shape (N,))."""
+        self.buffers.append(rows)
+        return f"B[{len(self.buffers) - 1}]"
+
+    def index_array(self, values: Any) -> str:
+        """A constant integer array (leaf positions) bound in the namespace."""
+        name = self.fresh("_i")
+        self.namespace[name] = values
+        return name
+
     # --- forward --------------------------------------------------------------------
 
     def _write_forward(self) -> None:
+        position: dict[Value, int] = {}
+        for k, u in enumerate(self.units):
+            if isinstance(u, int):
+                for m in self.vecs[u].members:
+                    position[m] = k
+            else:
+                position[u] = k
         due: dict[int, list[int]] = {}
         for k, g in enumerate(self.guards):
             at = max(
-                (self.index[v] for v in (g.x, g.other) if isinstance(v, Value) and not v.is_leaf),
+                (position.get(v, -1) for v in (g.x, g.other) if isinstance(v, Value)),
                 default=-1,
             )
             due.setdefault(at, []).append(k)
@@ -351,25 +505,18 @@ class _Writer:
             for node in scalars:
                 self._scalar_forward(node)
         self._write_guards(due.get(-1, ()))
-        for node in scalars:
-            k = self.index[node]
-            if k in due:
-                self._write_guards(due.pop(k))
-        self.lines.append("    # every sample at once: one numpy line per value")
-        # a group's matrix product is written where its first top is due
-        written: set[int] = set()
-        for i, node in enumerate(self.order):
-            if node not in self.parents or node not in self.batched or node in self.skipped:
-                continue
-            member = self.in_group.get(node)
-            if member is not None:
-                if member[0] not in written:
-                    written.add(member[0])
-                    self._group_forward(member[0])
+        self.lines.append("    # every sample at once: one numpy line per value (or per layer)")
+        for k, u in enumerate(self.units):
+            if isinstance(u, int):
+                vec = self.vecs[u]
+                if vec.kind == "group":
+                    self._group_forward(u)
+                else:
+                    self._map_forward(u)
             else:
-                self._batched_forward(node)
-            if i in due:
-                self._write_guards(due[i])
+                self._batched_forward(u)
+            if k in due:
+                self._write_guards(due[k])
 
     def _scalar_forward(self, node: Value) -> None:
         op = ops.lookup(node.op)
@@ -399,30 +546,54 @@ class _Writer:
         self.emit(var, text, node, True)
         self.expr[node] = Expr(var)
 
-    def _group_forward(self, gi: int) -> None:
-        grp = self.groups[gi]
-        w_name = f"W{gi}"
-        rows = "".join(
-            "(" + "".join(f"{self.expr[w].text}, " for w in row) + "), " for row in grp.weights
-        )
-        self.lines.append(f"    {w_name} = _matrix(({rows}))")
-        a_name = f"A{gi}"
-        self.emit(a_name, self._stack([self.expr[x].text for x in grp.inputs]), None, False)
-        z = f"Z{gi}"
-        if grp.biases is not None:
-            b = "".join(f"{self.expr[v].text}, " for v in grp.biases)
-            text = f"_affine({w_name}, {a_name}, ({b}))"
-        else:
-            text = f"{w_name} @ {a_name}"
-        self.emit(z, text, None, True)
-        for j, top in enumerate(grp.tops):
-            var = f"v{self.index[top]}"
-            self.emit(var, f"{z}[{j}]", top, False)
-            self.expr[top] = Expr(var)
+    def _matrix_of(self, nodes: list[Value]) -> str | None:
+        """``M[a:b]`` when ``nodes`` are consecutive rows of one matrix, in order."""
+        at = self.row_of.get(nodes[0])
+        if at is None:
+            return None
+        vi, j0 = at
+        for m, node in enumerate(nodes):
+            if self.row_of.get(node) != (vi, j0 + m):
+                return None
+        vec = self.vecs[vi]
+        if j0 == 0 and len(nodes) == len(vec.members):
+            return vec.matrix
+        return f"{vec.matrix}[{j0}:{j0 + len(nodes)}]"
 
-    def _stack(self, names: list[str]) -> str:
-        """One (len(names), N) array with the rows given (floats broadcast)."""
-        return "_stack(n, (" + "".join(f"{n}, " for n in names) + "))"
+    def _group_forward(self, vi: int) -> None:
+        vec = self.vecs[vi]
+        gi = vec.group
+        grp = self.groups[gi]
+        k, n_in = len(grp.tops), len(grp.inputs)
+        iw = self.index_array([[self.live_index[w] for w in row] for row in grp.weights])
+        self.lines.append(f"    W{gi} = P[{iw}]")
+        a = self._matrix_of(grp.inputs)
+        if a is None:
+            a = f"A{gi}"
+            rows = "".join(f"{self.expr[x].text}, " for x in grp.inputs)
+            self.emit(a, f"_stack({self.buffer(n_in)}, ({rows}))", None, False)
+        self.group_input = getattr(self, "group_input", {})
+        self.group_input[gi] = a
+        z = vec.matrix
+        self.emit(z, f"_matmul(W{gi}, {a}, out={self.buffer(k)})", None, True)
+        if grp.biases is not None:
+            ib = self.index_array([self.live_index[b] for b in grp.biases])
+            self.lines.append(f"    {z} += P[{ib}][:, None]")
+        for j, top in enumerate(grp.tops):
+            self.expr[top] = Expr(f"{z}[{j}]")
+
+    def _map_forward(self, vi: int) -> None:
+        vec = self.vecs[vi]
+        src = self.vecs[vec.source]
+        first = vec.members[0]
+        op = ops.lookup(first.op)
+        fields = {"x": Expr(src.matrix)}
+        if first.param is not None:
+            fields["p"] = self.const(first.param)
+        text = fill(read_template(op.batch_forward or ""), fields).text
+        self.emit(vec.matrix, _with_out(text, self.buffer(len(vec.members))), None, True)
+        for j, m in enumerate(vec.members):
+            self.expr[m] = Expr(f"{vec.matrix}[{j}]")
 
     def _write_guards(self, which: Any) -> None:
         for k in which:
@@ -441,63 +612,95 @@ class _Writer:
                 if q in leads:
                     leads.add(node)
                     break
+        self.leads = leads
         self.lines.append("    # backward: the chain rule, from the output down")
-        # each term: (expression, whether it is an array of N samples)
-        contributions: dict[Value, list[tuple[Expr, bool]]] = {}
+        if not self.per_sample:
+            self.lines.append(f"    G = _zeros({len(self.live)})")
+        # each term: (expression, whether it is an array of N samples, (matrix, row) when
+        # it is a row of a matrix)
+        self.contributions: dict[Value, list[Term]] = {}
         one = Expr("1.0", ATOM, const=1.0)
         if self.root in self.batched or self.per_sample:
-            contributions[self.root] = [(one, False)]
+            self.contributions[self.root] = [(one, False, None)]
         else:
             # the loss does not depend on the inputs: summed over N samples
-            contributions[self.root] = [(Expr("n"), False)]
-        # a layer's backward is written at its first top in the graph's order: the last
-        # of its tops the backward pass meets
-        first_top = {gi: min(self.index[t] for t in grp.tops) for gi, grp in enumerate(self.groups)}
-        group_grads: dict[int, list[Expr]] = {
-            gi: [Expr("0.0", const=0.0)] * len(grp.tops) for gi, grp in enumerate(self.groups)
-        }
-        group_live: set[int] = set()
-        for node in reversed(self.order):
-            terms = contributions.pop(node, None)
-            if node in self.skipped:
+            self.contributions[self.root] = [(Expr("n"), False, None)]
+        sequence: list[Any] = list(reversed(self.units))
+        sequence += [n for n in reversed(self.order) if n in self.parents and n not in self.batched]
+        sequence += [n for n in self.live]
+        reduced: list[tuple[int, str]] = []
+        for u in sequence:
+            if isinstance(u, int):
+                if self.vecs[u].kind == "group":
+                    self._group_backward(u)
+                else:
+                    self._map_backward(u)
                 continue
-            gi = self.in_group.get(node)
-            if gi is not None:
-                if terms is not None:
-                    group_grads[gi[0]][gi[1]] = self._sum_terms(node, terms)[0]
-                    group_live.add(gi[0])
-                if self.index[node] == first_top[gi[0]] and gi[0] in group_live:
-                    self._group_backward(gi[0], group_grads[gi[0]], contributions)
-                continue
+            node = u
+            terms = self.contributions.pop(node, None)
             if terms is None or node not in leads:
                 continue
-            g, g_arr = self._sum_terms(node, terms)
-            if node not in self.parents:
-                if node in wanted:
+            if node not in self.parents:  # a parameter
+                g, _ = self._sum_terms(node, terms)
+                if self.per_sample:
                     self.grads.append((node, g.text))
+                else:
+                    reduced.append((self.live_index[node], g.text))
                 continue
-            self._node_backward(node, g, g_arr, leads, contributions)
+            g, g_arr = self._sum_terms(node, terms)
+            self._node_backward(node, g, g_arr)
+        if self.per_sample:
+            self.leaf_grads = "(" + "".join(f"{g}, " for _, g in self.grads) + ")"
+            return
+        if reduced:
+            ir = self.index_array([i for i, _ in reduced])
+            for start in range(0, len(reduced), MAX_TERMS * 8):
+                chunk = reduced[start : start + MAX_TERMS * 8]
+                part = ir if len(chunk) == len(reduced) else f"{ir}[{start}:{start + len(chunk)}]"
+                self.lines.append(f"    G[{part}] += ({''.join(f'{g}, ' for _, g in chunk)})")
+        self.grads = [(v, "") for v in self.live]
+        self.leaf_grads = "G"
 
-    def _sum_terms(self, node: Value, terms: list[tuple[Expr, bool]]) -> tuple[Expr, bool]:
-        arr = any(a for _, a in terms)
+    def _sum_terms(self, node: Value, terms: list[Term]) -> tuple[Expr, bool]:
+        arr = any(a for _, a, _ in terms)
         if len(terms) == 1 and terms[0][0].prec == ATOM:
             return terms[0][0], arr
         var = f"g{self.index[node]}" if not node.is_leaf else f"g{self.expr[node].text}"
-        texts = [t.text if t.prec > 1 else f"({t.text})" for t, _ in terms]
+        texts = [t.text if t.prec > 1 else f"({t.text})" for t, _, _ in terms]
         for start in range(0, len(texts), MAX_TERMS):
             chunk = texts[start : start + MAX_TERMS]
             head = [var] if start else []
             self.emit(var, " + ".join(head + chunk), None, arr)
         return Expr(var), arr
 
-    def _node_backward(
-        self,
-        node: Value,
-        g: Expr,
-        g_arr: bool,
-        leads: set[Value],
-        contributions: dict[Value, list[tuple[Expr, bool]]],
-    ) -> None:
+    def _gather(self, members: list[Value]) -> str | None:
+        """The gradients of ``members`` as one (k, N) matrix: an existing one when each
+        member's gradient is that matrix's row in order, else stacked; None if none has
+        a gradient."""
+        terms = [self.contributions.pop(m, None) for m in members]
+        if all(t is None for t in terms):
+            return None
+        rows = [t[0][2] if t is not None and len(t) == 1 else None for t in terms]
+        if rows[0] is not None and all(
+            r is not None and r[0] == rows[0][0] and r[1] == j for j, r in enumerate(rows)
+        ):
+            return rows[0][0]
+        texts = []
+        for m, t in zip(members, terms):
+            if t is None:
+                texts.append("0.0")
+            else:
+                texts.append(self._sum_terms(m, t)[0].text)
+        name = self.fresh("dS")
+        self.emit(
+            name,
+            f"_stack({self.buffer(len(members))}, ({''.join(f'{x}, ' for x in texts)}))",
+            None,
+            True,
+        )
+        return name
+
+    def _node_backward(self, node: Value, g: Expr, g_arr: bool) -> None:
         op = ops.lookup(node.op)
         batched = node in self.batched
         fields = self.fields(node)
@@ -528,12 +731,13 @@ class _Writer:
             self.emit(", ".join(names), call, None, False)
             derivs = [(Expr(nm), batched) for nm in names]
         for q, (d, d_arr) in zip(parents, derivs):
-            if q not in leads:
+            if q not in self.leads:
                 continue
             if batched and q not in self.batched and not self.per_sample:
-                contributions.setdefault(q, []).append((self._reduce(g, g_arr, d, d_arr), False))
+                term = (self._reduce(g, g_arr, d, d_arr), False, None)
             else:
-                contributions.setdefault(q, []).append((_times(g, d), g_arr or d_arr))
+                term = (_times(g, d), g_arr or d_arr, None)
+            self.contributions.setdefault(q, []).append(term)
 
     def _field_batched(self, node: Value, name: str) -> bool:
         if name == "out":
@@ -557,41 +761,101 @@ class _Writer:
             return s if g.const == 1.0 else _times(g, s)
         return _times(_times(g, d), Expr("n"))
 
-    def _group_backward(
-        self,
-        gi: int,
-        dz: list[Expr],
-        contributions: dict[Value, list[tuple[Expr, bool]]],
-    ) -> None:
+    def _map_backward(self, vi: int) -> None:
+        vec = self.vecs[vi]
+        src = self.vecs[vec.source]
+        wanted = [m for m in src.members if m in self.leads]
+        dm = self._gather(vec.members)
+        if dm is None or not wanted:
+            return
+        first = vec.members[0]
+        op = ops.lookup(first.op)
+        fields = {"x": Expr(src.matrix), "out": Expr(vec.matrix)}
+        if first.param is not None:
+            fields["p"] = self.const(first.param)
+        d = fill(read_template((op.batch_derivatives or ("",))[0]), fields)
+        if d.const == 1.0:
+            dv = dm
+        else:
+            dv = f"dM{vi}"
+            text = f"np.multiply({dm}, {d.text}, out={self.buffer(len(vec.members))})"
+            self.emit(dv, text, None, True)
+        for j, m in enumerate(src.members):
+            if m in self.leads:
+                self.contributions.setdefault(m, []).append((Expr(f"{dv}[{j}]"), True, (dv, j)))
+
+    def _group_backward(self, vi: int) -> None:
+        vec = self.vecs[vi]
+        gi = vec.group
         grp = self.groups[gi]
-        dzn = f"dZ{gi}"
-        self.emit(dzn, self._stack([e.text for e in dz]), None, True)
-        a = f"A{gi}"
+        dz = self._gather(grp.tops)
+        if dz is None:
+            return
+        a = self.group_input[gi]
         w = f"W{gi}"
-        da = f"dA{gi}"
-        self.emit(da, f"{w}.T @ {dzn}", None, True)
-        for m, x in enumerate(grp.inputs):
-            contributions.setdefault(x, []).append((Expr(f"{da}[{m}]"), True))
+        if any(x in self.leads for x in grp.inputs):
+            da = f"dA{gi}"
+            self.emit(da, f"_matmul({w}.T, {dz}, out={self.buffer(len(grp.inputs))})", None, True)
+            for m, x in enumerate(grp.inputs):
+                if x in self.leads:
+                    term = (Expr(f"{da}[{m}]"), True, (da, m))
+                    self.contributions.setdefault(x, []).append(term)
         if self.per_sample:
             dw = f"dW{gi}"
-            self.lines.append(f"    {dw} = {dzn}[:, None, :] * {a}[None, :, :]")
+            self.lines.append(f"    {dw} = {dz}[:, None, :] * {a}[None, :, :]")
             for j, row in enumerate(grp.weights):
                 for m, wv in enumerate(row):
-                    contributions.setdefault(wv, []).append((Expr(f"{dw}[{j}, {m}]"), True))
+                    self.contributions.setdefault(wv, []).append(
+                        (Expr(f"{dw}[{j}, {m}]"), True, None)
+                    )
             if grp.biases is not None:
                 for j, b in enumerate(grp.biases):
-                    contributions.setdefault(b, []).append((Expr(f"{dzn}[{j}]"), True))
+                    self.contributions.setdefault(b, []).append((Expr(f"{dz}[{j}]"), True, None))
             return
-        dw = f"dW{gi}"
-        self.lines.append(f"    {dw} = ({dzn} @ {a}.T).tolist()")
-        for j, row in enumerate(grp.weights):
-            for m, wv in enumerate(row):
-                contributions.setdefault(wv, []).append((Expr(f"{dw}[{j}][{m}]"), False))
+        # reduced: the delta rule, Σᵢ δᵢ aᵢᵀ, as one matrix product
+        iw = [[self.live_index[w] for w in row] for row in grp.weights]
+        flat = [i for row in iw for i in row]
+        name = self.index_array(iw)
+        if len(set(flat)) == len(flat):
+            self.lines.append(f"    G[{name}] += {dz} @ {a}.T")
+        else:
+            self.lines.append(f"    _add_at(G, {name}, {dz} @ {a}.T)")
         if grp.biases is not None:
-            db = f"dB{gi}"
-            self.lines.append(f"    {db} = {dzn}.sum(axis=1).tolist()")
-            for j, b in enumerate(grp.biases):
-                contributions.setdefault(b, []).append((Expr(f"{db}[{j}]"), False))
+            ib = [self.live_index[b] for b in grp.biases]
+            name = self.index_array(ib)
+            if len(set(ib)) == len(ib):
+                self.lines.append(f"    G[{name}] += {dz}.sum(axis=1)")
+            else:
+                self.lines.append(f"    _add_at(G, {name}, {dz}.sum(axis=1))")
+
+
+#: A backward-pass term: its expression, whether it is an array of N samples, and
+#: (matrix, row) when it is one row of a matrix.
+Term = tuple[Expr, bool, "tuple[str, int] | None"]
+
+_UFUNC_OF_BINOP = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide"}
+
+
+def _with_out(text: str, buf: str) -> str:
+    """``text`` writing its result into ``buf``, when its last operation is a numpy ufunc
+    call or an arithmetic operator (else ``text`` itself: a new array)."""
+    tree = ast.parse(text, mode="eval").body
+    if isinstance(tree, ast.Call) and not tree.keywords:
+        f = tree.func
+        if (
+            isinstance(f, ast.Attribute)
+            and isinstance(f.value, ast.Name)
+            and f.value.id == "np"
+            and isinstance(getattr(np, f.attr, None), np.ufunc)
+        ):
+            return f"{text[:-1]}, out={buf})"
+    if isinstance(tree, ast.BinOp) and type(tree.op) in _UFUNC_OF_BINOP:
+        left = ast.get_source_segment(text, tree.left)
+        right = ast.get_source_segment(text, tree.right)
+        return f"np.{_UFUNC_OF_BINOP[type(tree.op)]}({left}, {right}, out={buf})"
+    if isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.USub):
+        return f"np.negative({ast.get_source_segment(text, tree.operand)}, out={buf})"
+    return text
 
 
 def _times(g: Expr, d: Expr) -> Expr:
@@ -617,12 +881,14 @@ def generate(
     per_sample: bool,
     group: bool = True,
 ) -> BatchGenerated:
-    """Write ``batch_step(inputs, leaves, n)`` for one traced graph.
+    """Write ``batch_step(inputs, leaves, n, B)`` for one traced graph.
 
-    ``inputs``: one array (N,) per input of the traced sample; ``leaves``: the numbers
-    of the captured leaves; ``n``: N as a float. It returns ``(output, aux values,
+    ``inputs``: an (n_inputs, N) array, one row per input of the traced sample;
+    ``leaves``: the numbers of the captured leaves; ``n``: N as a float; ``B``: the
+    buffers (see :attr:`BatchGenerated.buffers`). It returns ``(output, aux values,
     leaf gradients)``: arrays (N,) for what depends on the inputs, floats otherwise;
-    the gradients summed over the batch, or per sample with ``per_sample=True``.
+    the gradients are one array over the leaves summed over the batch, or with
+    ``per_sample=True`` one array (N,) (or a float) per leaf of ``grad_leaves``.
     """
     collecting = gc.isenabled()
     gc.disable()
@@ -649,4 +915,5 @@ def generate(
         batched_lines=w.batched_lines,
         groups=w.groups,
         n_nodes=len(w.order),
+        buffers=w.buffers,
     )

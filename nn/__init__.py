@@ -17,8 +17,9 @@
 * data: :func:`make_moons`, :func:`make_circles`, :func:`make_xor`, :func:`make_spiral`,
   :func:`load_digits` (8×8 handwritten digits, shipped), :func:`train_test_split`,
   :class:`Standardizer`
-* training: :func:`train`, :func:`train_step`, :func:`evaluate`, :func:`predict`,
-  :class:`History`
+* training: :func:`train` (``compile="batch"``: mini-batches replayed by
+  :func:`engine.vmap`), :func:`train_step`, :func:`evaluate`, :func:`predict` (batched
+  from :data:`BATCH_FROM` samples on), :class:`History`
 * one step by hand: :func:`walk_through_step`, :class:`StepWalkthrough`,
   :data:`WORKED_EXAMPLES`
 * checking and intuition: :func:`gradcheck_module` (every parameter against central
@@ -88,7 +89,17 @@ from nn.module import Module
 from nn.nudge import Nudge, nudge
 from nn.optim import SGD, Adam, Optimizer, linear_decay
 from nn.seeding import make_rng
-from nn.train import LOSSES, CompiledStep, History, evaluate, predict, train, train_step
+from nn.train import (
+    BATCH_FROM,
+    LOSSES,
+    BatchStep,
+    CompiledStep,
+    History,
+    evaluate,
+    predict,
+    train,
+    train_step,
+)
 from nn.walkthrough import CONVENTIONS, LayerStep, StepWalkthrough, walk_through_step
 from nn.worked_examples import WORKED_EXAMPLES, WorkedExample
 
@@ -129,6 +140,8 @@ __all__ = [
     "softmax",
     "train",
     "CompiledStep",
+    "BatchStep",
+    "BATCH_FROM",
     "CONVENTIONS",
     "LOSSES",
     "ModuleGradcheck",
