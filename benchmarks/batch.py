@@ -49,6 +49,10 @@ Without PyTorch installed (it is the optional comparison column, ``pip install -
 '.[bench]'``), chainrule's own numbers are printed and the comparisons are skipped,
 saying so. ``run(quick=True)`` is a small, fast version of the same harness (the test
 runs it so it cannot rot; its numbers mean nothing).
+
+From Python: ``rows, raw = run()`` measures (``rows``: :class:`Row` tuples, laid out as
+``python -m benchmarks``'s rows; ``raw``: every number the workers returned) and
+``print_table(rows, raw)`` prints them with the versions.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 ALPHA = 1e-4  # the L2 penalty of micrograd's moons demo
 MOONS_SIZES = (10_000, 100_000)
@@ -128,9 +132,9 @@ QUICK = Plan(
 )
 
 
-@dataclass(frozen=True)
-class Row:
-    """One printed row. ``ok`` is None when the target cannot be judged (no torch)."""
+class Row(NamedTuple):
+    """One printed row, laid out as ``python -m benchmarks``'s rows: ``ok`` is None when
+    the target cannot be judged (no torch)."""
 
     name: str
     value: str
@@ -578,7 +582,7 @@ def run(
     plan = QUICK if quick else FULL
     n_reps = plan.reps if reps is None else reps
     with_torch = torch_installed() if use_torch is None else use_torch and torch_installed()
-    raw: dict[str, Any] = {"versions": versions(), "torch": with_torch}
+    raw: dict[str, Any] = {"versions": versions(), "torch": with_torch, "reps": n_reps}
     skipped = NO_TORCH if not torch_installed() else TORCH_OFF
     rows: list[Row] = []
     for n in plan.moons_sizes:
@@ -688,9 +692,7 @@ def run(
     return rows, raw
 
 
-def print_table(
-    rows: Sequence[Row], raw: dict[str, Any], reps: int, file: TextIO | None = None
-) -> None:
+def print_table(rows: Sequence[Row], raw: dict[str, Any], file: TextIO | None = None) -> None:
     """The versions, then one line per row: measure, result, detail, target, met."""
     out = sys.stdout if file is None else file
     v = raw["versions"]
@@ -698,7 +700,7 @@ def print_table(
     print(
         f"\nbatch replay (engine.vmap) vs PyTorch - Python {v['python']}, numpy {v['numpy']}, "
         f"{torch_text}; {platform.machine()}, float64, one thread; "
-        f"{reps} repetition(s), medians of per-repetition ratios\n",
+        f"{raw['reps']} repetition(s), medians of per-repetition ratios\n",
         file=out,
     )
     if not raw["torch"]:
@@ -734,10 +736,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.reps is not None and args.reps < 1:
         parser.error("--reps must be at least 1")
-    plan = QUICK if args.quick else FULL
-    reps = plan.reps if args.reps is None else args.reps
-    rows, raw = run(args.quick, use_torch=False if args.no_torch else None, reps=reps)
-    print_table(rows, raw, reps)
+    rows, raw = run(args.quick, use_torch=False if args.no_torch else None, reps=args.reps)
+    print_table(rows, raw)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(raw, fh, indent=1)

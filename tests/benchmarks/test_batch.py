@@ -23,7 +23,7 @@ NAMES = ("moons", "digits MLP", "Adam", "per-step losses", "trace", "peak memory
 
 def table(rows: list[batch.Row], raw: dict[str, Any]) -> str:
     out = io.StringIO()
-    batch.print_table(rows, raw, reps=1, file=out)
+    batch.print_table(rows, raw, file=out)
     return out.getvalue()
 
 
