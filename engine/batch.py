@@ -188,6 +188,7 @@ def _namespace(guards: list[trace.Guard], debug: list[Any] | None) -> dict[str, 
         "_matmul": np.matmul,
         "_add_at": np.add.at,
         "_stack": _stack,
+        "_broadcast": np.broadcast_to,
         "_each": each if debug is None else each_tolerant,
         "_each_rule": each_rule,
         "_guard": guard,
@@ -307,6 +308,7 @@ class BatchedFunction:
         self.strict = strict
         self.group = group
         self._programs: dict[tuple[Any, ...], list[Program]] = {}
+        self._inputs: dict[tuple[Any, int], np.ndarray] = {}
         self._last: Program | None = None
         self.__name__ = getattr(f, "__name__", "vmapped")
         self.__doc__ = getattr(f, "__doc__", None)
@@ -352,18 +354,31 @@ class BatchedFunction:
         if n == 0:
             raise ValueError("the batch is empty (N = 0)")
         cols = [arr.reshape(n, -1) for arr in arrays]
-        for k, c in enumerate(cols):
-            good = np.isfinite(c)
-            if not good.all():
-                i, j = (int(v) for v in np.argwhere(~good)[0])
-                where = f"[{i}]" if arrays[k].ndim == 1 else f"[{i}, ...] (number {j} of it)"
-                bad = float(c[i, j])
-                raise ValueError(
-                    f"sample {i}: argument {k}{where} is {bad!r}; every number must be finite"
-                )
-        flat = np.concatenate(cols, axis=1) if len(cols) > 1 else cols[0]
         shapes = tuple(arr.shape[1:] for arr in arrays)
-        return np.ascontiguousarray(flat.T), shapes, n
+        # one row per input number: written into an array kept for this shape and N
+        key = (shapes, n)
+        inputs = self._inputs.get(key)
+        if inputs is None:
+            if len(self._inputs) >= MAX_BUFFER_SETS:
+                self._inputs.pop(next(iter(self._inputs)))
+            inputs = np.empty((sum(c.shape[1] for c in cols), n))
+            self._inputs[key] = inputs
+        row = 0
+        for c in cols:
+            np.copyto(inputs[row : row + c.shape[1]], c.T)
+            row += c.shape[1]
+        total = float(inputs.sum())
+        if total - total != 0.0:  # a NaN or an infinity somewhere (or a sum that overflows)
+            for k, c in enumerate(cols):
+                good = np.isfinite(c)
+                if not good.all():
+                    i, j = (int(v) for v in np.argwhere(~good)[0])
+                    where = f"[{i}]" if arrays[k].ndim == 1 else f"[{i}, ...] (number {j} of it)"
+                    bad = float(c[i, j])
+                    raise ValueError(
+                        f"sample {i}: argument {k}{where} is {bad!r}; every number must be finite"
+                    )
+        return inputs, shapes, n
 
     def _sample(self, inputs: np.ndarray, shapes: tuple[Any, ...], i: int) -> tuple[Any, ...]:
         """Sample ``i`` as ``f``'s arguments: numbers and nested lists."""

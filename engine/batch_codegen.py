@@ -124,6 +124,11 @@ def _toposort_many(roots: list[Value]) -> list[Value]:
     return order
 
 
+#: A backward-pass term: its expression, whether it is an array of N samples, and
+#: (matrix, row) when it is one row of a matrix.
+Term = tuple[Expr, bool, tuple[str, int] | None]
+
+
 @dataclass
 class Vec:
     """Values held as the rows of one (k, N) matrix: a layer's pre-activations, the same
@@ -134,6 +139,14 @@ class Vec:
     matrix: str
     group: int = -1  # index into the groups, for kind "group"
     source: int = -1  # the vec the op is applied to, for kind "map"
+    #: kind "map" of a two-input op: the members' position (0: x, 1: y) and the other
+    #: operand, the same node for every row (a batched value broadcast, or a scalar)
+    pos: int = 0
+    other: Value | None = None
+    #: kind "map" of a two-input op whose other operands are rows of another matrix, in
+    #: steps of +1 or -1: that matrix's slice, and the other operands
+    other_rows: str = ""
+    other_members: list[Value] = field(default_factory=list)
 
 
 class _Writer:
@@ -174,6 +187,24 @@ class _Writer:
         self.live_index: dict[Value, int] = {}
         self.parents: dict[Value, tuple[Value, ...]] = {}
         self.users: dict[Value, list[Value]] = {}
+        # the same op on the same operands is one value: computed once, and the gradients
+        # of its copies added up before it passes them on (10 copies of -max in a softmax)
+        self.canon: dict[Value, Value] = {}
+        seen: dict[tuple[Any, ...], Value] = {}
+        kept: list[Value] = []
+        for node in self.order:
+            if not node.is_leaf:
+                parents = tuple(self.canon.get(q, q) for q in node.parents)
+                key = (node.op, parents, node.param)
+                first = seen.get(key)
+                if first is not None:
+                    self.canon[node] = first
+                    continue
+                seen[key] = node
+            kept.append(node)
+        self.order = kept
+        self.root = root = self.canon.get(root, root)
+        self.roots = [self.canon.get(r, r) for r in self.roots]
         for node in self.order:
             if node.is_leaf:
                 if node in input_index:
@@ -184,7 +215,7 @@ class _Writer:
                     self.live_index[node] = len(self.live)
                     self.live.append(node)
                 continue
-            parents = node.parents
+            parents = tuple(self.canon.get(q, q) for q in node.parents)
             self.parents[node] = parents
             for q in parents:
                 self.users.setdefault(q, []).append(node)
@@ -202,8 +233,10 @@ class _Writer:
             self._add_vec(Vec("input", list(inputs), "inputs"))
         for gi, grp in enumerate(self.groups):
             self._add_vec(Vec("group", grp.tops, f"Z{gi}", group=gi))
+        self.reduces: dict[Value, tuple[int, Value | None]] = {}
         if group:
             self._find_maps()
+            self._find_reduces()
         self.lines.append("def batch_step(inputs, leaves, n, B):")
         if inputs:
             self.lines.append(f"    {''.join(f'x{i}, ' for i in range(len(inputs)))}= inputs")
@@ -218,7 +251,7 @@ class _Writer:
         self.leaf_grads = "()"
         if backward:
             self._write_backward()
-        aux_text = "".join(f"{self.expr[aux[i]].text}, " for i in self.aux_returned)
+        aux_text = "".join(f"{self.node_expr(aux[i]).text}, " for i in self.aux_returned)
         self.lines.append(f"    return {self.expr[root].text}, ({aux_text}), {self.leaf_grads}")
 
     # --- layers -------------------------------------------------------------------
@@ -351,27 +384,121 @@ class _Writer:
         return vi
 
     def _find_maps(self) -> None:
-        """The same unary op applied to every row of a layer (its activation), as one op on
-        the matrix; repeated, so that relu(tanh(Z)) is two matrix ops."""
+        """The same op applied to every row of a matrix (an activation; ``z - m`` with one
+        m for all rows) as one op on the matrix; repeated on the results, so that
+        exp(z - m) is two matrix ops."""
         vi = 0
         while vi < len(self.vecs):
             vec = self.vecs[vi]
             vi += 1
             if vec.kind == "input" or len(vec.members) < 2:
                 continue
-            users = [self.users.get(m, []) for m in vec.members]
-            if any(len(u) != 1 for u in users):
-                continue
-            maps = [u[0] for u in users]
-            first = maps[0]
-            op = ops.lookup(first.op)
-            if op.arity != 1 or op.batch_forward is None or op.batch_derivatives is None:
-                continue
-            if len(set(maps)) != len(maps) or any(
-                m.op != first.op or m.param != first.param or m in self.row_of for m in maps
+            members = vec.members
+            row = {m: j for j, m in enumerate(members)}
+            for c0 in list(self.users.get(members[0], ())):
+                pattern = self._map_pattern(c0, members[0], row)
+                if pattern is None:
+                    continue
+                maps = [c0]
+                for m in members[1:]:
+                    found = None
+                    for c in self.users.get(m, ()):
+                        if self._map_pattern(c, m, row) == pattern:
+                            found = c
+                            break
+                    if found is None:
+                        break
+                    maps.append(found)
+                if len(maps) != len(members) or len(set(maps)) != len(maps):
+                    continue
+                if any(c in self.row_of for c in maps):
+                    continue
+                _, _, pos, other = pattern
+                if isinstance(other, tuple):  # rows of another matrix: a slice of it?
+                    others = [self.parents[c][1 - pos] for c in maps]
+                    rows = [self.row_of[o][1] for o in others]
+                    step = rows[1] - rows[0]
+                    if step not in (1, -1) or any(
+                        r != rows[0] + j * step for j, r in enumerate(rows)
+                    ):
+                        continue
+                    mat = self.vecs[other[1]].matrix
+                    stop = rows[0] + step * len(rows)
+                    sl = (
+                        f"{rows[0]}:{stop}"
+                        if step == 1
+                        else (f"{rows[0]}:{stop}:-1" if stop >= 0 else f"{rows[0]}::-1")
+                    )
+                    vec_new = Vec("map", maps, f"M{len(self.vecs)}", source=vi - 1, pos=pos)
+                    vec_new.other_rows = f"{mat}[{sl}]"
+                    vec_new.other_members = others
+                    self._add_vec(vec_new)
+                    continue
+                self._add_vec(
+                    Vec("map", maps, f"M{len(self.vecs)}", source=vi - 1, pos=pos, other=other)
+                )
+
+    def _map_pattern(self, c: Value, m: Value, row: dict[Value, int]) -> tuple[Any, ...] | None:
+        """(op, param, position of m, other operand) of the node c computed from row m."""
+        op = ops.OPS.get(c.op)
+        if op is None or op.batch_forward is None or op.batch_derivatives is None:
+            return None
+        if read_template(op.batch_forward).passthrough is not None:
+            return None
+        parents = self.parents[c]
+        if len(parents) == 1:
+            return (c.op, c.param, 0, None)
+        a, b = parents
+        for pos, mine, other in ((0, a, b), (1, b, a)):
+            if mine is m and other is not m and other not in row:
+                at = self.row_of.get(other)
+                if at is not None and other in self.batched:
+                    return (c.op, None, pos, ("rows", at[0]))
+                return (c.op, None, pos, other)
+        return None
+
+    def _find_reduces(self) -> None:
+        """Sums of every row of a matrix (``start + e0 + e1 + ...``, in any order): one
+        ``M.sum(axis=0)``; backward, each row gets the sum's gradient."""
+        roots = set(self.roots)
+        for top in reversed(self.order):
+            if (
+                top.op != "+"
+                or top not in self.batched
+                or top in self.skipped
+                or top in self.row_of
+                or top not in self.parents
             ):
                 continue
-            self._add_vec(Vec("map", maps, f"M{len(self.vecs)}", source=vi - 1))
+            rights: list[Value] = []
+            inner: list[Value] = []
+            node = top
+            while True:
+                left, right = self.parents[node]
+                rights.append(right)
+                if node is not top:
+                    inner.append(node)
+                if (
+                    left.op == "+"
+                    and left in self.parents
+                    and left not in self.row_of
+                    and self._inner_ok(left, roots)
+                ):
+                    node = left
+                    continue
+                break
+            at = self.row_of.get(rights[0])
+            if at is None or self.vecs[at[0]].kind == "input":
+                continue
+            members = self.vecs[at[0]].members
+            start: Value | None = left
+            if left in self.row_of and self.row_of[left][0] == at[0]:
+                rights.append(left)
+                start = None
+            if len(rights) != len(members) or set(rights) != set(members):
+                continue
+            self.skipped.update(inner)
+            self.reduces[top] = (at[0], start)
 
     def _unit_order(self) -> list[Any]:
         """The batched nodes in an order that computes each matrix (a layer, a map) in
@@ -423,6 +550,9 @@ class _Writer:
         """What a node needs computed first; for a group's top, the chain's inputs."""
         if node in self.row_of and self.vecs[self.row_of[node][0]].kind == "group":
             return self.groups[self.vecs[self.row_of[node][0]].group].inputs
+        if node in self.reduces:
+            vi, start = self.reduces[node]
+            return [*self.vecs[vi].members, *([start] if start is not None else [])]
         return list(self.parents[node])
 
     # --- pieces -------------------------------------------------------------------
@@ -471,6 +601,10 @@ class _Writer:
             self.batched_lines.append((len(self.lines), var))
         self.lines.append(f"    {var} = {text}")
 
+    def node_expr(self, node: Value) -> Expr:
+        """The expression of a node (of its first copy, for a repeated computation)."""
+        return self.expr[self.canon.get(node, node)]
+
     def buffer(self, rows: int) -> str:
         """A (rows, N) array kept between calls of the same N (rows 0: shape (N,))."""
         self.buffers.append(rows)
@@ -495,7 +629,11 @@ class _Writer:
         due: dict[int, list[int]] = {}
         for k, g in enumerate(self.guards):
             at = max(
-                (position.get(v, -1) for v in (g.x, g.other) if isinstance(v, Value)),
+                (
+                    position.get(self.canon.get(v, v), -1)
+                    for v in (g.x, g.other)
+                    if isinstance(v, Value)
+                ),
                 default=-1,
             )
             due.setdefault(at, []).append(k)
@@ -531,6 +669,15 @@ class _Writer:
         self.expr[node] = Expr(var)
 
     def _batched_forward(self, node: Value) -> None:
+        if node in self.reduces:
+            vi, start = self.reduces[node]
+            text = f"{self.vecs[vi].matrix}.sum(axis=0)"
+            if start is not None:
+                text += f" + {self.expr[start].text}"
+            var = f"v{self.index[node]}"
+            self.emit(var, text, node, True)
+            self.expr[node] = Expr(var)
+            return
         op = ops.lookup(node.op)
         fields = self.fields(node)
         if op.batch_forward is not None:
@@ -582,15 +729,30 @@ class _Writer:
         for j, top in enumerate(grp.tops):
             self.expr[top] = Expr(f"{z}[{j}]")
 
+    def _map_fields(self, vec: Vec) -> dict[str, Expr]:
+        """The fields of the op of a map: the source matrix, the other operand (a row
+        vector broadcast over the rows), the constant."""
+        src = Expr(self.vecs[vec.source].matrix)
+        first = vec.members[0]
+        if vec.other_rows:
+            rows = Expr(vec.other_rows)
+            return {"x": src, "y": rows} if vec.pos == 0 else {"x": rows, "y": src}
+        if vec.other is None:
+            fields = {"x": src}
+            if first.param is not None:
+                fields["p"] = self.const(first.param)
+            return fields
+        other = self.expr[vec.other]
+        if vec.other in self.batched:
+            other = Expr(
+                f"{other.text}[None, :]" if other.prec == ATOM else f"({other.text})[None, :]"
+            )
+        return {"x": src, "y": other} if vec.pos == 0 else {"x": other, "y": src}
+
     def _map_forward(self, vi: int) -> None:
         vec = self.vecs[vi]
-        src = self.vecs[vec.source]
-        first = vec.members[0]
-        op = ops.lookup(first.op)
-        fields = {"x": Expr(src.matrix)}
-        if first.param is not None:
-            fields["p"] = self.const(first.param)
-        text = fill(read_template(op.batch_forward or ""), fields).text
+        op = ops.lookup(vec.members[0].op)
+        text = fill(read_template(op.batch_forward or ""), self._map_fields(vec)).text
         self.emit(vec.matrix, _with_out(text, self.buffer(len(vec.members))), None, True)
         for j, m in enumerate(vec.members):
             self.expr[m] = Expr(f"{vec.matrix}[{j}]")
@@ -598,8 +760,8 @@ class _Writer:
     def _write_guards(self, which: Any) -> None:
         for k in which:
             g = self.guards[k]
-            left = self.expr[g.x]
-            right = self.expr[g.other] if isinstance(g.other, Value) else self.const(g.other)
+            left = self.node_expr(g.x)
+            right = self.node_expr(g.other) if isinstance(g.other, Value) else self.const(g.other)
             self.lines.append(f"    _guard({k}, {left.text} {g.op} {right.text})")
 
     # --- backward -------------------------------------------------------------------
@@ -648,7 +810,10 @@ class _Writer:
                     reduced.append((self.live_index[node], g.text))
                 continue
             g, g_arr = self._sum_terms(node, terms)
-            self._node_backward(node, g, g_arr)
+            if node in self.reduces:
+                self._reduce_backward(node, g, g_arr)
+            else:
+                self._node_backward(node, g, g_arr)
         if self.per_sample:
             self.leaf_grads = "(" + "".join(f"{g}, " for _, g in self.grads) + ")"
             return
@@ -739,6 +904,23 @@ class _Writer:
                 term = (_times(g, d), g_arr or d_arr, None)
             self.contributions.setdefault(q, []).append(term)
 
+    def _reduce_backward(self, node: Value, g: Expr, g_arr: bool) -> None:
+        vi, start = self.reduces[node]
+        vec = self.vecs[vi]
+        if any(m in self.leads for m in vec.members):
+            dr = f"dR{self.index[node]}"
+            self.emit(dr, f"_broadcast({g.text}, ({len(vec.members)}, int(n)))", None, False)
+            for j, m in enumerate(vec.members):
+                if m in self.leads:
+                    self.contributions.setdefault(m, []).append((Expr(f"{dr}[{j}]"), True, (dr, j)))
+        if start is not None and start in self.leads:
+            one = Expr("1.0", const=1.0)
+            if start not in self.batched and not self.per_sample:
+                term: Term = (self._reduce(g, g_arr, one, False), False, None)
+            else:
+                term = (g, g_arr, None)
+            self.contributions.setdefault(start, []).append(term)
+
     def _field_batched(self, node: Value, name: str) -> bool:
         if name == "out":
             return node in self.batched
@@ -764,25 +946,51 @@ class _Writer:
     def _map_backward(self, vi: int) -> None:
         vec = self.vecs[vi]
         src = self.vecs[vec.source]
-        wanted = [m for m in src.members if m in self.leads]
         dm = self._gather(vec.members)
-        if dm is None or not wanted:
+        if dm is None:
             return
-        first = vec.members[0]
-        op = ops.lookup(first.op)
-        fields = {"x": Expr(src.matrix), "out": Expr(vec.matrix)}
-        if first.param is not None:
-            fields["p"] = self.const(first.param)
-        d = fill(read_template((op.batch_derivatives or ("",))[0]), fields)
-        if d.const == 1.0:
-            dv = dm
-        else:
-            dv = f"dM{vi}"
-            text = f"np.multiply({dm}, {d.text}, out={self.buffer(len(vec.members))})"
-            self.emit(dv, text, None, True)
-        for j, m in enumerate(src.members):
-            if m in self.leads:
-                self.contributions.setdefault(m, []).append((Expr(f"{dv}[{j}]"), True, (dv, j)))
+        op = ops.lookup(vec.members[0].op)
+        fields = self._map_fields(vec)
+        fields["out"] = Expr(vec.matrix)
+        derivs = [fill(read_template(t), fields) for t in op.batch_derivatives or ()]
+        k = len(vec.members)
+        if any(m in self.leads for m in src.members):
+            d = derivs[vec.pos]
+            if d.const == 1.0:
+                dv = dm
+            else:
+                dv = f"dM{vi}"
+                dt = d.text if d.prec > MUL else f"({d.text})"
+                self.emit(dv, f"np.multiply({dm}, {dt}, out={self.buffer(k)})", None, True)
+            for j, m in enumerate(src.members):
+                if m in self.leads:
+                    row: Term = (Expr(f"{dv}[{j}]"), True, (dv, j))
+                    self.contributions.setdefault(m, []).append(row)
+        if vec.other_rows and any(o in self.leads for o in vec.other_members):
+            d = derivs[1 - vec.pos]
+            do = f"dO{vi}"
+            self.emit(do, _times(Expr(dm), d).text, None, True)
+            for j, o in enumerate(vec.other_members):
+                if o in self.leads:
+                    self.contributions.setdefault(o, []).append((Expr(f"{do}[{j}]"), True, None))
+        other = vec.other
+        if other is not None and other in self.leads:
+            d = derivs[1 - vec.pos]
+            rows = dm if d.const == 1.0 else _times(Expr(dm), d).text
+            if d.const == -1.0:
+                total = f"-{dm}.sum(axis=0)"
+            elif d.const == 1.0:
+                total = f"{dm}.sum(axis=0)"
+            else:
+                total = f"({rows}).sum(axis=0)"
+            term: Term
+            if other in self.batched or self.per_sample:
+                term = (Expr(f"o{vi}"), True, None)
+            else:
+                total = f"{total}.sum()"
+                term = (Expr(f"o{vi}"), False, None)
+            self.emit(f"o{vi}", total, None, term[1])
+            self.contributions.setdefault(other, []).append(term)
 
     def _group_backward(self, vi: int) -> None:
         vec = self.vecs[vi]
@@ -828,10 +1036,6 @@ class _Writer:
             else:
                 self.lines.append(f"    _add_at(G, {name}, {dz}.sum(axis=1))")
 
-
-#: A backward-pass term: its expression, whether it is an array of N samples, and
-#: (matrix, row) when it is one row of a matrix.
-Term = tuple[Expr, bool, "tuple[str, int] | None"]
 
 _UFUNC_OF_BINOP = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide"}
 

@@ -765,7 +765,7 @@ MAX = register(
         printed="max({x}, {y})",
         code_forward="({x} if {x} >= {y} else {y})",
         code_derivatives=("(1.0 if {x} >= {y} else 0.0)", "(0.0 if {x} >= {y} else 1.0)"),
-        batch_forward="np.where({x} >= {y}, {x}, {y})",
+        batch_forward="np.maximum({x}, {y})",  # finite inputs: the same number as x >= y
         batch_derivatives=(
             "np.where({x} >= {y}, 1.0, 0.0)",
             "np.where({x} >= {y}, 0.0, 1.0)",

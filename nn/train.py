@@ -52,7 +52,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from engine import CompiledFunction, Value, no_grad
+from engine import CompiledFunction, TraceError, Value, no_grad
 from engine import compile as compile_fn
 from engine.checks import is_real, to_float
 from nn import losses
@@ -671,25 +671,41 @@ def predict(
     """The model's outputs on every row of X, as floats (a list per row for a model with
     several outputs), without building a graph.
 
-    ``batched``: replay the model over all rows at once with :func:`engine.vmap`
-    (``backward=False``), traced on the first row; None (the default) does so from
-    :data:`BATCH_FROM` rows on. The numbers are eager's to rounding (numpy's matrix
-    products sum in another order); the trace is kept for the next call while the
-    model's structure is unchanged. ``False``: one eager forward pass per row.
+    ``batched=True``: replay the model over all rows at once with :func:`engine.vmap`
+    (``backward=False``), traced on the first row. The numbers are eager's to rounding
+    (numpy's matrix products sum in another order); the trace is kept for the next
+    call while the model's structure is unchanged. ``False``: one eager forward pass
+    per row. ``None`` (the default): batched from :data:`BATCH_FROM` rows on, with
+    ``strict=True``; if the replay refuses (a Value's number read or a branch taken
+    while tracing, a sample the replay cannot compute), the rows are run eagerly
+    instead, so the answer is always eager's.
     """
-    if not _use_batch(batched, len(X)):
-        with no_grad():
-            return [_as_prediction(model(list(row))) for row in X]
-    rows = _rows(X, "predict")
-    replay = _replay_for(model, "predict", lambda: _vmap_output(_output(model)))
-    out: list[Prediction] = replay(rows).tolist()
-    return out
+    if _use_batch(batched, len(X)):
+        try:
+            rows = _rows(X, "predict")
+            replay = _replay_for(
+                model, ("predict", batched is None), lambda: _vmap_output(_output(model), batched)
+            )
+            out: list[Prediction] = replay(rows).tolist()
+            return out
+        except _REFUSALS:
+            if batched is not None:
+                raise
+    with no_grad():
+        return [_as_prediction(model(list(row))) for row in X]
 
 
-def _vmap_output(f: Callable[..., Any]) -> Any:
+#: What makes ``batched=None`` fall back to eager evaluation: the replay's refusals
+#: (TraceError with strict=True) and the errors of a sample it could not compute.
+_REFUSALS = (TraceError, ValueError, ArithmeticError, TypeError)
+
+
+def _vmap_output(f: Callable[..., Any], batched: bool | None) -> Any:
+    """``f`` replayed over a batch, no gradients; strict when the caller did not ask for
+    the batch (``batched=None``) and falls back to eager on a refusal."""
     from engine import vmap  # imports numpy
 
-    return vmap(f, backward=False)
+    return vmap(f, backward=False, strict=batched is None)
 
 
 def _eval_sample(model: Callable[[Any], Any], task: _Task) -> Callable[..., Any]:
@@ -712,10 +728,13 @@ def evaluate(
 ) -> tuple[float, float | None]:
     """(loss, accuracy) on (X, y) without building a graph; accuracy None for regression.
 
-    ``batched`` as for :func:`predict`: the model and the loss are replayed over all
-    samples with :func:`engine.vmap` (``backward=False``), the loss being the mean of
-    the per-sample losses (eager's mean to rounding), the accuracy counted from the
-    same predictions as eager's. A loss function of your own must then be trace-safe.
+    ``batched`` as for :func:`predict` (by default batched from :data:`BATCH_FROM`
+    samples on, eager when the replay refuses): the model and the loss are replayed
+    over all samples with :func:`engine.vmap` (``backward=False``), the loss being the
+    mean of the per-sample losses (eager's mean to rounding), the accuracy counted from
+    the same predictions. A loss function of your own must then be trace-safe. One
+    case only eager evaluates: ``"bce"`` with a probability of exactly 0 or 1 (a
+    saturated sigmoid) whose target makes that term vanish.
     """
     task = _task(loss)
     if len(X) != len(y) or len(X) == 0:  # len(): X may be a numpy array
@@ -723,18 +742,24 @@ def evaluate(
             f"X ({len(X)} examples) and y ({len(y)} labels) must match and not be empty"
         )
     targets = task.labels(y)
-    if not _use_batch(batched, len(X)):
-        with no_grad():
-            preds = [model(list(row)) for row in X]
-            value = task.loss(preds, targets).data
-        accuracy = task.accuracy(preds, targets) if task.accuracy is not None else None
-        return value, accuracy
-    rows = _rows(X, "evaluate")
-    tb = batch_targets(task, targets, _n_outputs(model, rows[0]), "evaluate")
-    replay = _replay_for(
-        model, ("evaluate", task.loss), lambda: _vmap_output(_eval_sample(model, task))
-    )
-    out = replay(rows, tb)
-    value = float(out["loss"].mean())
-    batch_accuracy = task.accuracy(out["pred"].tolist(), targets) if task.accuracy else None
-    return value, batch_accuracy
+    if _use_batch(batched, len(X)):
+        try:
+            rows = _rows(X, "evaluate")
+            tb = batch_targets(task, targets, _n_outputs(model, rows[0]), "evaluate")
+            replay = _replay_for(
+                model,
+                ("evaluate", task.loss, batched is None),
+                lambda: _vmap_output(_eval_sample(model, task), batched),
+            )
+            out = replay(rows, tb)
+            value = float(out["loss"].mean())
+            preds = out["pred"].tolist()
+            return value, task.accuracy(preds, targets) if task.accuracy else None
+        except _REFUSALS:
+            if batched is not None:
+                raise
+    with no_grad():
+        eager_preds = [model(list(row)) for row in X]
+        eager_value = task.loss(eager_preds, targets).data
+    accuracy = task.accuracy(eager_preds, targets) if task.accuracy is not None else None
+    return eager_value, accuracy

@@ -621,3 +621,32 @@ def test_a_kept_batched_predictor_does_not_keep_its_model_alive():
     del model
     gc.collect()
     assert gone() is None
+
+
+def test_default_batched_predict_falls_back_to_eager_when_the_replay_refuses():
+    """A forward that branches in Python per sample cannot be one replay: batched=None
+    answers eagerly (strict replay refused), batched=True says why."""
+    from engine import TraceError
+
+    X, _ = make_moons(80, noise=0.1, seed=0)
+
+    def branchy(x):
+        return x[0] * 2.0 if x[0] > 0.5 else x[1] - 1.0
+
+    expected = [x[0] * 2.0 if x[0] > 0.5 else x[1] - 1.0 for x in X]
+    assert predict(branchy, X) == expected
+    with pytest.raises(TraceError, match="branch"):
+        predict(branchy, X, batched=True)
+
+
+def test_default_batched_evaluate_of_a_saturated_bce_is_eagers():
+    """bce with p exactly 1.0 and target 1: eager leaves out the vanishing term; a traced
+    target takes both terms, so the replay refuses and evaluate answers eagerly."""
+    X = [[40.0 + 0.1 * i] for i in range(70)]  # sigmoid(40 + ...) is exactly 1.0
+    y = [1] * 70
+    model = MLP(1, [1], output_activation="sigmoid", seed=0)
+    neuron = model.layers[0].neurons[0]
+    neuron.w[0].data, neuron.b.data = 1.0, 0.0
+    assert evaluate(model, X, y, loss="bce") == (0.0, 1.0)
+    with pytest.raises(ValueError, match="given as a Value"):
+        evaluate(model, X, y, loss="bce", batched=True)
