@@ -528,3 +528,73 @@ def test_no_warning_leaks_from_numpy() -> None:
         warnings.simplefilter("error")
         g = vmap(lambda x: (x * 1.0).exp())
         g(np.array([-800.0, 0.0]))  # exp underflows to 0 in numpy and in math
+
+
+# --- matrices: softmax cross-entropy, buffers ---------------------------------------------
+
+
+def softmax_ce(layers: Any) -> Callable[..., Any]:
+    """Cross-entropy of a softmax over the last layer, with a one-hot target, written on
+    Values: log Σ exp(z - max z) + max z - Σ yₖ zₖ."""
+
+    def f(x: list[float], y: list[float]) -> Any:
+        a: list[Any] = list(x)
+        for li, layer in enumerate(layers):
+            zs = [dot(w, a, b) for w, b in layer]
+            a = zs if li == len(layers) - 1 else [z.tanh() for z in zs]
+        m = a[0]
+        for z in a[1:]:
+            m = m.max(z)
+        s = sum(((z - m).exp() for z in a), Value(0.0))
+        return s.log() + m - dot(y, a), a
+
+    return f
+
+
+@pytest.mark.parametrize("group", [True, False])
+def test_softmax_cross_entropy_matches_eager(group: bool) -> None:
+    layers = mlp([5, 6, 4], 3)
+    params = [v for layer in layers for w, b in layer for v in (*w, b)]
+    f = softmax_ce(layers)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(33, 5))
+    y = np.eye(4)[rng.integers(0, 4, 33)]
+    g = vmap(f, has_aux=True, group=group)
+    r = g.per_sample(x, y)
+    if group:  # the rows of the logits matrix are handled as one matrix
+        src = g.source
+        assert "[None, :]" in src  # z - max z, one max for every row
+        assert ".sum(axis=0)" in src  # Σ exp and Σ yₖ zₖ
+        assert "np.exp(M" in src
+    losses, grads, loss_mag, grad_mag = eager(
+        lambda xy: f(xy[:5], xy[5:])[0], params, np.column_stack([x, y]), scales=True
+    )
+    assert close(r.loss, losses.mean(), loss_mag.mean())
+    for k, p in enumerate(params):
+        assert close(p.grad, grads[:, k].mean(), grad_mag[:, k].mean()), k
+        for i in range(len(x)):
+            assert close(r.grads[p][i], grads[i, k], grad_mag[i, k]), (i, k)
+    for i, (xi, yi) in enumerate(zip(x, y)):
+        for k, z in enumerate(f(list(xi), list(yi))[1]):
+            assert close(r.aux[i, k], z.data, magnitudes(z)[0]), (i, k)
+
+
+def test_buffers_are_reused_and_results_are_not_them() -> None:
+    layers = mlp([3, 8, 8, 1], 5)
+    f = mlp_loss(layers)
+    x = np.random.default_rng(6).normal(size=(40, 3))
+    y = np.ones(40)
+    g = vmap(f, has_aux=True)
+    loss1, score1 = g(x, y)
+    program = g._last
+    assert program is not None
+    before = [id(b) for bufs in program._buffers.values() for b in bufs]
+    kept = score1.copy()
+    _, score2 = g(x * 2.0, y)
+    after = [id(b) for bufs in program._buffers.values() for b in bufs]
+    assert before == after and before  # the same arrays, written again
+    np.testing.assert_array_equal(score1, kept)  # what was returned is not a buffer
+    assert not np.array_equal(score1, score2)
+    loss3, score3 = g(x, y)
+    assert loss3 == loss1
+    np.testing.assert_array_equal(score3, score1)

@@ -252,9 +252,13 @@ def test_the_package_data_ships_the_digits_file() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
     with open("pyproject.toml", "rb") as f:
-        patterns = tomllib.load(f)["tool"]["setuptools"]["package-data"]["nn"]
-    assert any(fnmatch.fnmatch(DIGITS_FILE, p) for p in patterns)
-    assert "datasets/README.md" in patterns
+        setuptools = tomllib.load(f)["tool"]["setuptools"]
+    assert "nn.datasets" in setuptools["packages"]  # a folder of data, named as a package
+    patterns = setuptools["package-data"]["nn.datasets"]
+    folder, name = DIGITS_FILE.split("/")
+    assert folder == "datasets"
+    assert any(fnmatch.fnmatch(name, p) for p in patterns)
+    assert "README.md" in patterns
 
 
 def test_load_digits_shape_labels_and_pixels() -> None:

@@ -557,7 +557,12 @@ def test_batched_predict_gives_eagers_predictions(outputs):
     X, _ = make_spiral(150, n_classes=3, seed=0)
     model = MLP(2, [8, outputs], activation="tanh", seed=2)
     eager = predict(model, X, batched=False)
+    calls = []
+    forward = model.forward
+    model.forward = lambda x: calls.append(1) or forward(x)  # type: ignore[method-assign]
     batched = predict(model, X)  # 150 rows >= BATCH_FROM: batched by default
+    assert len(calls) == 1  # traced on one row, replayed for all: no eager fallback
+    del model.forward
     assert predict(model, X, batched=True) == batched
     flat = (lambda ps: ps) if outputs == 1 else (lambda ps: [v for row in ps for v in row])
     assert _rel_close(flat(batched), flat(eager))
@@ -576,12 +581,12 @@ def test_batched_predict_follows_the_model():
     model.parameters()[0].data += 1.0
     assert _rel_close(predict(model, X), predict(model, X, batched=False))
     assert predict(model, X) != first
-    fn = train_module._REPLAYS[model]["predict"][1]
+    fn = train_module._REPLAYS[model][("predict", True)][1]
     predict(model, X)
-    assert train_module._REPLAYS[model]["predict"][1] is fn  # kept
+    assert train_module._REPLAYS[model][("predict", True)][1] is fn  # kept
     model.layers[-1].neurons[0].w[0] = Value(3.0)  # a new parameter object
     assert _rel_close(predict(model, X), predict(model, X, batched=False))
-    assert train_module._REPLAYS[model]["predict"][1] is not fn
+    assert train_module._REPLAYS[model][("predict", True)][1] is not fn
 
 
 @pytest.mark.parametrize(
@@ -596,7 +601,11 @@ def test_batched_evaluate_gives_eagers_loss_and_accuracy(loss, outputs, labels):
         y = [0.5 * t for t in y]
     model = MLP(2, [8, outputs], activation="tanh", seed=4)
     eager = evaluate(model, X, y, loss=loss, batched=False)
+    calls = []
+    forward = model.forward
+    model.forward = lambda x: calls.append(1) or forward(x)  # type: ignore[method-assign]
     batched = evaluate(model, X, y, loss=loss)
+    assert len(calls) <= 2  # the trace (and one call counting the outputs): not eager
     assert batched[0] == pytest.approx(eager[0], rel=1e-12)
     assert batched[1] == eager[1]
 
