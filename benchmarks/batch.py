@@ -562,11 +562,13 @@ def _ratio_row(name: str, result: dict[str, Any], target: float) -> Row:
     mine = statistics.median(times["chainrule"])
     if "torch" not in times:
         return Row(name, _ms(mine), "chainrule alone (no torch)", f"<= {target}x", None)
-    ratio = statistics.median(a / b for a, b in zip(times["chainrule"], times["torch"]))
+    ratios = [a / b for a, b in zip(times["chainrule"], times["torch"])]
+    ratio = statistics.median(ratios)
+    spread = f"; {min(ratios):.2f}-{max(ratios):.2f}x over reps" if len(ratios) > 1 else ""
     return Row(
         name,
         f"{ratio:.2f}x",
-        f"chainrule {_ms(mine)}, torch {_ms(statistics.median(times['torch']))}",
+        f"chainrule {_ms(mine)}, torch {_ms(statistics.median(times['torch']))}{spread}",
         f"<= {target}x",
         ratio <= target,
     )
