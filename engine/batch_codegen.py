@@ -870,6 +870,23 @@ class _Writer:
             r is not None and r[0] == rows[0][0] and r[1] == j for j, r in enumerate(rows)
         ):
             return rows[0][0]
+        # each member's gradient the sum of the same matrices' rows: the matrices' sum
+        first = terms[0]
+        if first is not None and len(first) > 1:
+            mats = [r[0] for _, _, r in first if r is not None]
+            if len(mats) == len(first) and all(
+                t is not None
+                and len(t) == len(mats)
+                and all(r is not None and r[1] == j for _, _, r in t)
+                and sorted(r[0] for _, _, r in t if r is not None) == sorted(mats)
+                for j, t in enumerate(terms)
+            ):
+                name = self.fresh("dS")
+                buf = self.buffer(len(members))
+                self.emit(name, f"np.add({mats[0]}, {mats[1]}, out={buf})", None, True)
+                for mat in mats[2:]:
+                    self.lines.append(f"    {name} += {mat}")
+                return name
         texts = []
         for m, t in zip(members, terms):
             if t is None:

@@ -537,7 +537,7 @@ def test_no_warning_leaks_from_numpy() -> None:
 # --- matrices: softmax cross-entropy, buffers ---------------------------------------------
 
 
-def softmax_ce(layers: Any) -> Callable[..., Any]:
+def softmax_ce(layers: Any, log_softmax: bool) -> Callable[..., Any]:
     """Cross-entropy of a softmax over the last layer, with a one-hot target, written on
     Values: log Σ exp(z - max z) + max z - Σ yₖ zₖ."""
 
@@ -549,6 +549,10 @@ def softmax_ce(layers: Any) -> Callable[..., Any]:
         m = a[0]
         for z in a[1:]:
             m = m.max(z)
+        if log_softmax:  # -Σ yₖ log softmax(z)ₖ, with log softmax(z) = z - m - log Σ exp
+            shifted = [z - m for z in a]
+            log_s = sum((d.exp() for d in shifted), Value(0.0)).log()
+            return -dot(y, [d - log_s for d in shifted]), a
         s = sum(((z - m).exp() for z in a), Value(0.0))
         return s.log() + m - dot(y, a), a
 
@@ -556,10 +560,11 @@ def softmax_ce(layers: Any) -> Callable[..., Any]:
 
 
 @pytest.mark.parametrize("group", [True, False])
-def test_softmax_cross_entropy_matches_eager(group: bool) -> None:
+@pytest.mark.parametrize("log_softmax", [True, False])
+def test_softmax_cross_entropy_matches_eager(group: bool, log_softmax: bool) -> None:
     layers = mlp([5, 6, 4], 3)
     params = [v for layer in layers for w, b in layer for v in (*w, b)]
-    f = softmax_ce(layers)
+    f = softmax_ce(layers, log_softmax)
     rng = np.random.default_rng(4)
     x = rng.normal(size=(33, 5))
     y = np.eye(4)[rng.integers(0, 4, 33)]
@@ -570,6 +575,8 @@ def test_softmax_cross_entropy_matches_eager(group: bool) -> None:
         assert "[None, :]" in src  # z - max z, one max for every row
         assert ".sum(axis=0)" in src  # Σ exp and Σ yₖ zₖ
         assert "np.exp(M" in src
+        if log_softmax:  # z - m gets two gradients, each a matrix's rows: added as matrices
+            assert re.search(r"dS\d+ = np.add\(dM\d+, dM\d+", src)
     losses, grads, loss_mag, grad_mag = eager(
         lambda xy: f(xy[:5], xy[5:])[0], params, np.column_stack([x, y]), scales=True
     )
