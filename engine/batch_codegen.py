@@ -16,11 +16,25 @@ product) the contribution is summed over the batch there (``np.dot(g, d)``): the
 delta rule's Σᵢ δᵢ aᵢ. With ``per_sample=True`` nothing is summed and every
 gradient stays an array of N per-sample gradients.
 
-Layer grouping: the sums ``engine.dot`` builds (``b + w0*x0 + w1*x1 + ...``, scalar
+Layer grouping: the sums ``engine.dot`` builds (``b + w0*x0 + w1*x1 + ...``, parameter
 weights times batched inputs) that share the same inputs in the same order are one
-layer; its pre-activations are one matrix product ``Z = W @ A + b`` (A: the inputs
-stacked as rows, (n, N); Z: (k, N)), and backward ``dA = Wᵀ @ dZ``, ``dW = dZ @ Aᵀ``
-(summed over the batch by the product itself), ``db = dZ.sum(axis=1)``.
+layer; its pre-activations are one matrix product ``Z = W @ A + b`` (A: the inputs as
+rows, (n, N); Z: (k, N)), and backward ``dA = Wᵀ @ dZ``, ``dW = dZ @ Aᵀ`` (summed over
+the batch by the product itself: the delta rule's Σᵢ δᵢ aᵢᵀ), ``db = dZ.sum(axis=1)``.
+From there, values held as the rows of a matrix stay a matrix where the graph allows:
+
+* the same op on every row (an activation; ``z - m`` with one ``m`` for all rows; a
+  product with the rows of another matrix) is one op on the matrix (a *map*), and a
+  layer's neurons are put in the order the next layer reads them, so its activations
+  are the next layer's A as they are;
+* a sum of every row (``s = 0 + e0 + e1 + ...``, a softmax's denominator) is one
+  ``M.sum(axis=0)``; backward, every row gets the sum's gradient (a broadcast view);
+* backward, the gradients of a matrix's rows are used as that matrix when they are
+  the rows of one (``dA`` of the next layer), else stacked.
+
+The same op on the same operands appears once (the ten ``-m`` of a softmax written as
+``z - m``); the copies' gradients are added up on it. Matrices are written into
+buffers (``out=``) the runtime keeps per batch size.
 
 Generated code contains only text this module wrote (names it made, the op table's
 templates, numbers as ``float.__repr__``); labels appear only as comments in the
@@ -317,6 +331,8 @@ class _Writer:
                     ok = False
                 break
             if not ok or len(xs) < 2 or len(set(xs)) != len(xs):
+                # its partial sums are not tried again (a long sum stays linear)
+                claimed |= {v for v in inner if v.op == "+"}
                 continue
             ws.reverse()
             xs.reverse()
@@ -461,10 +477,12 @@ class _Writer:
         """Sums of every row of a matrix (``start + e0 + e1 + ...``, in any order): one
         ``M.sum(axis=0)``; backward, each row gets the sum's gradient."""
         roots = set(self.roots)
+        tried: set[Value] = set()
         for top in reversed(self.order):
             if (
                 top.op != "+"
                 or top not in self.batched
+                or top in tried
                 or top in self.skipped
                 or top in self.row_of
                 or top not in self.parents
@@ -489,6 +507,7 @@ class _Writer:
                 break
             at = self.row_of.get(rights[0])
             if at is None or self.vecs[at[0]].kind == "input":
+                tried.update(inner)
                 continue
             members = self.vecs[at[0]].members
             start: Value | None = left
@@ -496,6 +515,7 @@ class _Writer:
                 rights.append(left)
                 start = None
             if len(rights) != len(members) or set(rights) != set(members):
+                tried.update(inner)  # its partial sums are not tried again
                 continue
             self.skipped.update(inner)
             self.reduces[top] = (at[0], start)
@@ -850,6 +870,23 @@ class _Writer:
             r is not None and r[0] == rows[0][0] and r[1] == j for j, r in enumerate(rows)
         ):
             return rows[0][0]
+        # each member's gradient the sum of the same matrices' rows: the matrices' sum
+        first = terms[0]
+        if first is not None and len(first) > 1:
+            mats = [r[0] for _, _, r in first if r is not None]
+            if len(mats) == len(first) and all(
+                t is not None
+                and len(t) == len(mats)
+                and all(r is not None and r[1] == j for _, _, r in t)
+                and sorted(r[0] for _, _, r in t if r is not None) == sorted(mats)
+                for j, t in enumerate(terms)
+            ):
+                name = self.fresh("dS")
+                buf = self.buffer(len(members))
+                self.emit(name, f"np.add({mats[0]}, {mats[1]}, out={buf})", None, True)
+                for mat in mats[2:]:
+                    self.lines.append(f"    {name} += {mat}")
+                return name
         texts = []
         for m, t in zip(members, terms):
             if t is None:
@@ -976,13 +1013,10 @@ class _Writer:
         other = vec.other
         if other is not None and other in self.leads:
             d = derivs[1 - vec.pos]
-            rows = dm if d.const == 1.0 else _times(Expr(dm), d).text
-            if d.const == -1.0:
-                total = f"-{dm}.sum(axis=0)"
-            elif d.const == 1.0:
+            if d.const == 1.0:
                 total = f"{dm}.sum(axis=0)"
             else:
-                total = f"({rows}).sum(axis=0)"
+                total = f"({_times(Expr(dm), d).text}).sum(axis=0)"
             term: Term
             if other in self.batched or self.per_sample:
                 term = (Expr(f"o{vi}"), True, None)

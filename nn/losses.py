@@ -240,6 +240,12 @@ def softmax(logits: Sequence[Scalar]) -> list[Value]:
 
 def _class_index(t: Any, k: int, where: str) -> int:
     """``t`` as an int in [0, k): an int or numpy integer, never a bool or a float."""
+    if isinstance(t, Value):
+        raise TypeError(
+            f"cross_entropy: target{where} is a Value (a traced input?); a class index picks "
+            "a term, so it cannot be traced: give the target as one-hot class weights "
+            "(a list of k numbers), as nn.train(compile='batch') does"
+        )
     if not (is_real(t) and isinstance(t, numbers.Integral)):
         raise TypeError(
             f"cross_entropy: target{where} must be a class index (int), not {type(t).__name__} "

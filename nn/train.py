@@ -31,8 +31,8 @@ Three ways to run a step, the same numbers from each (``train(compile=...)``):
   and replayed as straight-line Python (best for small full-batch problems);
 * ``"batch"``: :class:`BatchStep`, one *sample* traced by :func:`engine.vmap` and
   replayed over the whole mini-batch as numpy arrays, for real data sets. The targets
-  are then inputs of the trace: cross-entropy's class indices become one-hot rows
-  (:func:`batch_targets`), since an index cannot be a traced input.
+  are then inputs of the trace: cross-entropy's class indices become one-hot rows,
+  since an index cannot be a traced input.
 
 :func:`predict` and :func:`evaluate` replay the model the same way when given many
 samples (:data:`BATCH_FROM`).
@@ -66,7 +66,6 @@ __all__ = [
     "BatchStep",
     "CompiledStep",
     "History",
-    "batch_targets",
     "evaluate",
     "predict",
     "train",
@@ -363,7 +362,7 @@ def _rows(X: Any, what: str) -> Any:
     return arr
 
 
-def batch_targets(task: _Task, labels: Sequence[Any], n_outputs: int | None, what: str) -> Any:
+def _batch_targets(task: _Task, labels: Sequence[Any], n_outputs: int | None, what: str) -> Any:
     """The converted labels as the array the batch replay feeds the loss: one-hot rows
     for cross-entropy, else the labels as they are, (N,) or (N, k)."""
     import numpy as np
@@ -411,15 +410,20 @@ class BatchStep:
     def __call__(
         self, optimizer: Optimizer, inputs: Any, targets: Any, labels: Sequence[Any]
     ) -> tuple[float, float | None]:
-        """One step on a batch: ``inputs`` (N, d) and ``targets`` as :func:`batch_targets`
-        makes them, ``labels`` the converted labels (for the accuracy); returns
-        (loss, accuracy) before the update."""
+        """One step on a batch: ``inputs`` an (N, d) array, ``targets`` an (N,) or (N, k)
+        array as the loss takes them (one-hot rows for cross-entropy), ``labels`` the
+        labels (for the accuracy); returns (loss, accuracy) before the update."""
         if isinstance(self.model, Module):
             self.model.zero_grad()
         optimizer.zero_grad()
         value, preds = self.replay(inputs, targets)
         optimizer.step()
-        accuracy = self.task.accuracy(preds.tolist(), list(labels)) if self.task.accuracy else None
+        accuracy: float | None = None
+        if self.task.accuracy is _argmax_accuracy:  # the same count, on the array
+            hits = int((preds.argmax(axis=1) == targets.argmax(axis=1)).sum())
+            accuracy = hits / len(labels)
+        elif self.task.accuracy is not None:
+            accuracy = self.task.accuracy(preds.tolist(), list(labels))
         return value, accuracy
 
 
@@ -576,7 +580,7 @@ def train(
     step: Callable[[Optimizer, list[int]], tuple[float, float | None]]
     if compile == "batch":
         rows = _rows(X, "train(compile='batch')")
-        tb = batch_targets(task, targets, _n_outputs(model, rows[0]), "train(compile='batch')")
+        tb = _batch_targets(task, targets, _n_outputs(model, rows[0]), "train(compile='batch')")
         batch_step = BatchStep(model, task, l2, l2_params)
 
         def step(opt: Optimizer, idx: list[int]) -> tuple[float, float | None]:
@@ -745,7 +749,7 @@ def evaluate(
     if _use_batch(batched, len(X)):
         try:
             rows = _rows(X, "evaluate")
-            tb = batch_targets(task, targets, _n_outputs(model, rows[0]), "evaluate")
+            tb = _batch_targets(task, targets, _n_outputs(model, rows[0]), "evaluate")
             replay = _replay_for(
                 model,
                 ("evaluate", task.loss, batched is None),

@@ -381,11 +381,15 @@ def test_an_overflow_and_a_gradient_error_name_the_sample() -> None:
     assert w.grad == 0.0
 
 
-def test_a_non_finite_hidden_by_a_piecewise_op_is_still_caught() -> None:
-    # relu(log(x)) for x < 0: numpy's nan would become relu's 0 without the error state
-    g = vmap(lambda x: (x * 1.0).log().relu())
+def test_a_non_finite_hidden_by_a_later_op_is_still_caught() -> None:
+    # x * 1e300 * 1e10 overflows to inf in numpy, and tanh(inf) = 1 with a derivative of
+    # 0: only the error state sees it; eager raises at the product
+    g = vmap(lambda x: (x * 1e300 * 1e10).tanh())
+    with pytest.raises(OverflowError, match=r"^sample 1: "):
+        g(np.array([1e-20, 1.0]))
+    h = vmap(lambda x: (x * 1.0).log().relu())
     with pytest.raises(ValueError, match=r"sample 1: log\(-2\.0\)"):
-        g(np.array([3.0, -2.0]))
+        h(np.array([3.0, -2.0]))
 
 
 def test_bad_arguments_are_named() -> None:
@@ -533,7 +537,7 @@ def test_no_warning_leaks_from_numpy() -> None:
 # --- matrices: softmax cross-entropy, buffers ---------------------------------------------
 
 
-def softmax_ce(layers: Any) -> Callable[..., Any]:
+def softmax_ce(layers: Any, log_softmax: bool) -> Callable[..., Any]:
     """Cross-entropy of a softmax over the last layer, with a one-hot target, written on
     Values: log Σ exp(z - max z) + max z - Σ yₖ zₖ."""
 
@@ -545,6 +549,10 @@ def softmax_ce(layers: Any) -> Callable[..., Any]:
         m = a[0]
         for z in a[1:]:
             m = m.max(z)
+        if log_softmax:  # -Σ yₖ log softmax(z)ₖ, with log softmax(z) = z - m - log Σ exp
+            shifted = [z - m for z in a]
+            log_s = sum((d.exp() for d in shifted), Value(0.0)).log()
+            return -dot(y, [d - log_s for d in shifted]), a
         s = sum(((z - m).exp() for z in a), Value(0.0))
         return s.log() + m - dot(y, a), a
 
@@ -552,10 +560,11 @@ def softmax_ce(layers: Any) -> Callable[..., Any]:
 
 
 @pytest.mark.parametrize("group", [True, False])
-def test_softmax_cross_entropy_matches_eager(group: bool) -> None:
+@pytest.mark.parametrize("log_softmax", [True, False])
+def test_softmax_cross_entropy_matches_eager(group: bool, log_softmax: bool) -> None:
     layers = mlp([5, 6, 4], 3)
     params = [v for layer in layers for w, b in layer for v in (*w, b)]
-    f = softmax_ce(layers)
+    f = softmax_ce(layers, log_softmax)
     rng = np.random.default_rng(4)
     x = rng.normal(size=(33, 5))
     y = np.eye(4)[rng.integers(0, 4, 33)]
@@ -566,6 +575,8 @@ def test_softmax_cross_entropy_matches_eager(group: bool) -> None:
         assert "[None, :]" in src  # z - max z, one max for every row
         assert ".sum(axis=0)" in src  # Σ exp and Σ yₖ zₖ
         assert "np.exp(M" in src
+        if log_softmax:  # z - m gets two gradients, each a matrix's rows: added as matrices
+            assert re.search(r"dS\d+ = np.add\(dM\d+, dM\d+", src)
     losses, grads, loss_mag, grad_mag = eager(
         lambda xy: f(xy[:5], xy[5:])[0], params, np.column_stack([x, y]), scales=True
     )

@@ -478,6 +478,7 @@ def test_a_compiled_replay_checks_a_value_target_again() -> None:
         ([1.0, 2.0], [1.0], "1 class weights but there are 2 logits"),
         ([1.0, 2.0], [0.0, 0.0], "every class weight 0"),
         ([1.0, 2.0], [True, False], "not bool"),
+        ([1.0, 2.0], Value(1.0), "cannot be traced: give the target as one-hot"),
         ([[1.0, 2.0]], [[0.5, 0.5, 0.0]], r"target \[0\] has 3 class weights"),
     ],
 )
