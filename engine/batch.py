@@ -161,6 +161,19 @@ def _stack(out: np.ndarray, rows: tuple[Any, ...]) -> np.ndarray:
     return out
 
 
+def _max_rows(g: Any, m: np.ndarray, rev: bool) -> np.ndarray:
+    """The gradient of max over the rows of ``m`` (a chain of ``max`` nodes, in the rows'
+    order or, ``rev``, the reverse): each sample's ``g`` to the row that won, the first
+    in the chain's order on a tie (``max(x, y)`` passes it to x when x >= y)."""
+    k, n = m.shape
+    idx = np.argmax(m[::-1] if rev else m, axis=0)
+    if rev:
+        idx = k - 1 - idx
+    out = np.zeros((k, n))
+    out[idx, np.arange(n)] = g
+    return out
+
+
 def _namespace(guards: list[trace.Guard], debug: list[Any] | None) -> dict[str, Any]:
     def guard(k: int, result: Any) -> None:
         expected = guards[k].result
@@ -197,6 +210,7 @@ def _namespace(guards: list[trace.Guard], debug: list[Any] | None) -> dict[str, 
         "_add_at": np.add.at,
         "_stack": _stack,
         "_broadcast": np.broadcast_to,
+        "_max_rows": _max_rows,
         "_each": each if debug is None else each_tolerant,
         "_each_rule": each_rule,
         "_guard": guard,

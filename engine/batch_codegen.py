@@ -247,7 +247,7 @@ class _Writer:
             self._add_vec(Vec("input", list(inputs), "inputs"))
         for gi, grp in enumerate(self.groups):
             self._add_vec(Vec("group", grp.tops, f"Z{gi}", group=gi))
-        self.reduces: dict[Value, tuple[int, Value | None]] = {}
+        self.reduces: dict[Value, tuple[int, Value | None, str, bool]] = {}
         if group:
             self._find_maps()
             self._find_reduces()
@@ -475,12 +475,15 @@ class _Writer:
 
     def _find_reduces(self) -> None:
         """Sums of every row of a matrix (``start + e0 + e1 + ...``, in any order): one
-        ``M.sum(axis=0)``; backward, each row gets the sum's gradient."""
+        ``M.sum(axis=0)``; backward, each row gets the sum's gradient. Maxima of every
+        row (``e0.max(e1).max(e2)...`` with the rows in the matrix's order or its
+        reverse): one ``M.max(axis=0)``; backward, the gradient goes to the row that
+        won, the first of the chain on a tie, as the chain of ``max`` nodes gives it."""
         roots = set(self.roots)
         tried: set[Value] = set()
         for top in reversed(self.order):
             if (
-                top.op != "+"
+                top.op not in ("+", "max")
                 or top not in self.batched
                 or top in tried
                 or top in self.skipped
@@ -497,7 +500,7 @@ class _Writer:
                 if node is not top:
                     inner.append(node)
                 if (
-                    left.op == "+"
+                    left.op == top.op
                     and left in self.parents
                     and left not in self.row_of
                     and self._inner_ok(left, roots)
@@ -517,8 +520,16 @@ class _Writer:
             if len(rights) != len(members) or set(rights) != set(members):
                 tried.update(inner)  # its partial sums are not tried again
                 continue
+            rev = False
+            if top.op == "max":
+                order = [self.row_of[v][1] for v in reversed(rights)]  # the chain's order
+                k = len(members)
+                if start is not None or order not in (list(range(k)), list(range(k))[::-1]):
+                    tried.update(inner)
+                    continue
+                rev = order[0] != 0
             self.skipped.update(inner)
-            self.reduces[top] = (at[0], start)
+            self.reduces[top] = (at[0], start, top.op, rev)
 
     def _unit_order(self) -> list[Any]:
         """The batched nodes in an order that computes each matrix (a layer, a map) in
@@ -571,7 +582,7 @@ class _Writer:
         if node in self.row_of and self.vecs[self.row_of[node][0]].kind == "group":
             return self.groups[self.vecs[self.row_of[node][0]].group].inputs
         if node in self.reduces:
-            vi, start = self.reduces[node]
+            vi, start, _, _ = self.reduces[node]
             return [*self.vecs[vi].members, *([start] if start is not None else [])]
         return list(self.parents[node])
 
@@ -690,8 +701,8 @@ class _Writer:
 
     def _batched_forward(self, node: Value) -> None:
         if node in self.reduces:
-            vi, start = self.reduces[node]
-            text = f"{self.vecs[vi].matrix}.sum(axis=0)"
+            vi, start, kind, _ = self.reduces[node]
+            text = f"{self.vecs[vi].matrix}.{'sum' if kind == '+' else 'max'}(axis=0)"
             if start is not None:
                 text += f" + {self.expr[start].text}"
             var = f"v{self.index[node]}"
@@ -942,11 +953,14 @@ class _Writer:
             self.contributions.setdefault(q, []).append(term)
 
     def _reduce_backward(self, node: Value, g: Expr, g_arr: bool) -> None:
-        vi, start = self.reduces[node]
+        vi, start, kind, rev = self.reduces[node]
         vec = self.vecs[vi]
         if any(m in self.leads for m in vec.members):
             dr = f"dR{self.index[node]}"
-            self.emit(dr, f"_broadcast({g.text}, ({len(vec.members)}, int(n)))", None, False)
+            if kind == "max":
+                self.emit(dr, f"_max_rows({g.text}, {vec.matrix}, {rev})", None, True)
+            else:
+                self.emit(dr, f"_broadcast({g.text}, ({len(vec.members)}, int(n)))", None, False)
             for j, m in enumerate(vec.members):
                 if m in self.leads:
                     self.contributions.setdefault(m, []).append((Expr(f"{dr}[{j}]"), True, (dr, j)))
