@@ -161,6 +161,8 @@ class Vec:
     #: steps of +1 or -1: that matrix's slice, and the other operands
     other_rows: str = ""
     other_members: list[Value] = field(default_factory=list)
+    #: the buffer the matrix is written into
+    buffer: str = ""
 
 
 class _Writer:
@@ -753,7 +755,8 @@ class _Writer:
         self.group_input = getattr(self, "group_input", {})
         self.group_input[gi] = a
         z = vec.matrix
-        self.emit(z, f"_matmul(W{gi}, {a}, out={self.buffer(k)})", None, True)
+        vec.buffer = self.buffer(k)
+        self.emit(z, f"_matmul(W{gi}, {a}, out={vec.buffer})", None, True)
         if grp.biases is not None:
             ib = self.index_array([self.live_index[b] for b in grp.biases])
             self.lines.append(f"    {z} += P[{ib}][:, None]")
@@ -780,11 +783,31 @@ class _Writer:
             )
         return {"x": src, "y": other} if vec.pos == 0 else {"x": other, "y": src}
 
+    def _in_place(self, vec: Vec) -> bool:
+        """Whether a map may overwrite its source matrix: a one-input op whose derivative
+        reads only its result, on a matrix nothing else reads (an activation after a
+        layer: torch keeps only the activation, and so do we)."""
+        if vec.other is not None or vec.other_rows:
+            return False
+        src = self.vecs[vec.source]
+        op = ops.lookup(vec.members[0].op)
+        if src.kind == "input" or not src.buffer or not op.batch_derivatives:
+            return False
+        if any(n in read_template(t).uses for t in op.batch_derivatives for n in ("x", "y")):
+            return False
+        roots = set(self.roots)
+        return all(len(self.users.get(m, ())) == 1 and m not in roots for m in src.members)
+
     def _map_forward(self, vi: int) -> None:
         vec = self.vecs[vi]
         op = ops.lookup(vec.members[0].op)
         text = fill(read_template(op.batch_forward or ""), self._map_fields(vec)).text
-        self.emit(vec.matrix, _with_out(text, self.buffer(len(vec.members))), None, True)
+        in_place = self._in_place(vec)
+        vec.buffer = self.vecs[vec.source].buffer if in_place else self.buffer(len(vec.members))
+        written = _with_out(text, vec.buffer)
+        if written == text:  # not one ufunc: a new array (the source is kept)
+            vec.buffer = ""
+        self.emit(vec.matrix, written, None, True)
         for j, m in enumerate(vec.members):
             self.expr[m] = Expr(f"{vec.matrix}[{j}]")
 
@@ -807,6 +830,8 @@ class _Writer:
                     break
         self.leads = leads
         self.lines.append("    # backward: the chain rule, from the output down")
+        #: gradient matrices read by one consumer only, which may write over them
+        self.scratch: set[str] = set()
         if not self.per_sample:
             self.lines.append(f"    G = _zeros({len(self.live)})")
         # each term: (expression, whether it is an array of N samples, (matrix, row) when
@@ -897,6 +922,7 @@ class _Writer:
                 self.emit(name, f"np.add({mats[0]}, {mats[1]}, out={buf})", None, True)
                 for mat in mats[2:]:
                     self.lines.append(f"    {name} += {mat}")
+                self.scratch.add(name)
                 return name
         texts = []
         for m, t in zip(members, terms):
@@ -911,6 +937,7 @@ class _Writer:
             None,
             True,
         )
+        self.scratch.add(name)
         return name
 
     def _node_backward(self, node: Value, g: Expr, g_arr: bool) -> None:
@@ -1012,7 +1039,11 @@ class _Writer:
             else:
                 dv = f"dM{vi}"
                 dt = d.text if d.prec > MUL else f"({d.text})"
-                self.emit(dv, f"np.multiply({dm}, {dt}, out={self.buffer(k)})", None, True)
+                # the incoming gradient, when nothing else reads it, is overwritten
+                unary = vec.other is None and not vec.other_rows
+                buf = dm if unary and dm in self.scratch else self.buffer(k)
+                self.emit(dv, f"np.multiply({dm}, {dt}, out={buf})", None, True)
+                self.scratch.add(dv)
             for j, m in enumerate(src.members):
                 if m in self.leads:
                     row: Term = (Expr(f"{dv}[{j}]"), True, (dv, j))
@@ -1052,6 +1083,7 @@ class _Writer:
         if any(x in self.leads for x in grp.inputs):
             da = f"dA{gi}"
             self.emit(da, f"_matmul({w}.T, {dz}, out={self.buffer(len(grp.inputs))})", None, True)
+            self.scratch.add(da)
             for m, x in enumerate(grp.inputs):
                 if x in self.leads:
                     term = (Expr(f"{da}[{m}]"), True, (da, m))
