@@ -56,6 +56,8 @@ last bit as ``engine.compile``'s do.
   before numpy is imported) makes them predictable.
 * Captured leaves (parameters) are read by reference on every call, so an optimizer
   that changes ``p.data`` between calls is seen.
+* The arrays the generated code writes into are kept per batch size and reused, so a
+  vmapped function is not for two threads at once; what it returns is always a copy.
 
 numpy is imported by this module only: ``import engine`` does not import it.
 """

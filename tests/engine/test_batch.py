@@ -637,3 +637,21 @@ def test_max_over_a_layer_gives_ties_to_the_first_of_the_chain(reverse: bool) ->
     np.testing.assert_allclose(r.losses, losses, rtol=1e-13)
     for k, p in enumerate(params):
         np.testing.assert_allclose(r.grads.get(p, np.zeros(12)), grads[:, k], rtol=1e-13, atol=0)
+
+
+def test_backward_false_through_layers_returns_copies_of_the_right_rows() -> None:
+    layers = mlp([3, 5, 4], 10)
+
+    def forward(x: list[float]) -> list[Value]:
+        a = [dot(w, x, b).relu() for w, b in layers[0]]  # an activation written in place
+        return [dot(w, a, b) for w, b in layers[1]]
+
+    x = np.random.default_rng(11).normal(size=(7, 3))
+    predict = vmap(forward, backward=False)
+    out = predict(x)
+    assert "_matmul(" in predict.source
+    want = np.array([[v.data for v in forward(list(row))] for row in x])
+    np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-15)
+    again = predict(x * 3.0)
+    np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-15)  # not overwritten
+    assert not np.allclose(again, out)
