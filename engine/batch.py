@@ -355,13 +355,16 @@ class BatchedFunction:
                     f"not {type(a).__name__}"
                 )
             try:
-                arr = np.asarray(a, dtype=np.float64)
+                raw = np.asarray(a)
+                if raw.dtype == np.bool_:
+                    raise TypeError(f"argument {k} is an array of bools, not of numbers")
+                arr = raw.astype(np.float64, copy=False)
             except (TypeError, ValueError) as e:
+                if str(e).startswith(f"argument {k} "):
+                    raise
                 raise TypeError(
                     f"argument {k} must be an array of real numbers with a leading batch axis ({e})"
                 ) from None
-            if np.asarray(a).dtype == np.bool_:
-                raise TypeError(f"argument {k} is an array of bools, not of numbers")
             if arr.ndim == 0:
                 raise ValueError(
                     f"argument {k} is a single number; vmap takes arrays with a leading "

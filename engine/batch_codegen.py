@@ -46,6 +46,7 @@ from __future__ import annotations
 import ast
 import gc
 import heapq
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -254,10 +255,9 @@ class _Writer:
             self._find_maps()
             self._find_reduces()
         self.lines.append("def batch_step(inputs, leaves, n, B):")
-        if inputs:
-            self.lines.append(f"    {''.join(f'x{i}, ' for i in range(len(inputs)))}= inputs")
-        if self.live:
-            self.lines.append(f"    {''.join(f'p{i}, ' for i in range(len(self.live)))}= leaves")
+        unpack = len(self.lines)
+        self.lines.append("    # (inputs)")
+        self.lines.append("    # (leaves)")
         if self.groups:
             self.lines.append("    P = _array(leaves)")
         self.units = self._unit_order()
@@ -269,6 +269,19 @@ class _Writer:
             self._write_backward()
         aux_text = "".join(f"{self.node_expr(aux[i]).text}, " for i in self.aux_returned)
         self.lines.append(f"    return {self.expr[root].text}, ({aux_text}), {self.leaf_grads}")
+        # the rows and leaves read one by one, named (a layer reads its matrix directly)
+        used = set(re.findall(r"\b[xp]\d+\b", "\n".join(self.lines[unpack + 2 :])))
+        for k, (prefix, source, count) in enumerate(
+            (("x", "inputs", len(inputs)), ("p", "leaves", len(self.live)))
+        ):
+            names = [f"{prefix}{i}" for i in range(count) if f"{prefix}{i}" in used]
+            if len(names) == count and count:
+                self.lines[unpack + k] = f"    {''.join(f'{v}, ' for v in names)}= {source}"
+            elif names:
+                values = "".join(f"{source}[{v[1:]}], " for v in names)
+                self.lines[unpack + k] = f"    {''.join(f'{v}, ' for v in names)}= {values}"
+            else:
+                self.lines[unpack + k] = f"    # ({source}: none read one by one)"
 
     # --- layers -------------------------------------------------------------------
 

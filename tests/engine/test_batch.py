@@ -404,6 +404,10 @@ def test_bad_arguments_are_named() -> None:
         g(np.ones(0), np.ones(0))
     with pytest.raises(ValueError, match="reduce"):
         vmap(lambda x: x, reduce="max")
+    with pytest.raises(TypeError, match="argument 0 is an array of bools"):
+        g(np.array([True, False]), np.ones(2))
+    with pytest.raises(TypeError, match="argument 1 must be an array of real numbers"):
+        g(np.ones(2), [Value(1.0), Value(2.0)])
 
 
 # --- guards and frozen reads ------------------------------------------------------------
