@@ -332,6 +332,7 @@ class BatchedFunction:
         self.strict = strict
         self.group = group
         self._programs: dict[tuple[Any, ...], list[Program]] = {}
+        # per (sample shapes, N): the samples' numbers side by side, one row per sample
         self._inputs: dict[tuple[Any, int], np.ndarray] = {}
         self._last: Program | None = None
         self.__name__ = getattr(f, "__name__", "vmapped")
@@ -344,7 +345,8 @@ class BatchedFunction:
     # --- arguments ----------------------------------------------------------------
 
     def _arrays(self, args: tuple[Any, ...]) -> tuple[np.ndarray, tuple[Any, ...], int]:
-        """The inputs as one (n_inputs, N) float64 array, the sample shapes, and N."""
+        """The inputs as an (n_inputs, N) float64 view (one row per input number), the
+        sample shapes, and N."""
         if not args:
             raise TypeError("a vmapped function takes at least one array (the batch)")
         arrays = []
@@ -384,17 +386,19 @@ class BatchedFunction:
         shapes = tuple(arr.shape[1:] for arr in arrays)
         # one row per input number: written into an array kept for this shape and N
         key = (shapes, n)
-        inputs = self._inputs.get(key)
-        if inputs is None:
+        rows = self._inputs.get(key)
+        if rows is None:
             if len(self._inputs) >= MAX_BUFFER_SETS:
                 self._inputs.pop(next(iter(self._inputs)))
-            inputs = np.empty((sum(c.shape[1] for c in cols), n))
-            self._inputs[key] = inputs
-        row = 0
-        for c in cols:
-            np.copyto(inputs[row : row + c.shape[1]], c.T)
-            row += c.shape[1]
-        total = float(inputs.sum())
+            rows = np.empty((n, sum(c.shape[1] for c in cols)))
+            self._inputs[key] = rows
+        at = 0
+        for c in cols:  # sample by sample, as the arguments lie in memory
+            np.copyto(rows[:, at : at + c.shape[1]], c)
+            at += c.shape[1]
+        # one row per input number (a view: a layer's matrix product reads it as it is)
+        inputs = rows.T
+        total = float(rows.sum())
         if total - total != 0.0:  # a NaN or an infinity somewhere (or a sum that overflows)
             for k, c in enumerate(cols):
                 good = np.isfinite(c)
@@ -588,7 +592,8 @@ class BatchedFunction:
             for i, x in zip(gen.aux_returned, aux):
                 values[i] = np.array(np.broadcast_to(x, (n,)))
             aux_value = _aux_batched(trace.rebuild_aux(t.aux_shape, values))
-        return loss, np.array(losses), aux_value, dict(zip(gen.grad_leaves, grads))
+        per_leaf = dict(zip(gen.grad_leaves, grads)) if per_sample else {}
+        return loss, np.array(losses), aux_value, per_leaf
 
     def __call__(self, *arrays: Any) -> Any:
         program, result, n = self._run(arrays, per_sample=False)
