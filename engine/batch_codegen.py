@@ -659,7 +659,7 @@ class _Writer:
     def index_array(self, values: Any) -> str:
         """A constant integer array (leaf positions) bound in the namespace."""
         name = self.fresh("_i")
-        self.namespace[name] = values
+        self.namespace[name] = np.array(values, dtype=np.intp)
         return name
 
     # --- forward --------------------------------------------------------------------
