@@ -59,7 +59,7 @@ last bit as ``engine.compile``'s do.
 * The arrays the generated code writes into are kept per batch size and reused, so a
   vmapped function is not for two threads at once; what it returns is always a copy.
 
-numpy is imported by this module only: ``import engine`` does not import it.
+numpy is imported by ``engine/batch*.py`` only: ``import engine`` does not import it.
 """
 
 from __future__ import annotations
