@@ -670,3 +670,24 @@ def test_evaluate_with_new_loss_functions_keeps_one_replay_per_model():
         value, _ = evaluate(model, X, Y, loss=lambda p, t, k=k: mse_loss(p, t) * (k + 1.0))
         assert value == pytest.approx(evaluate(model, X, Y, loss="mse")[0] * (k + 1), rel=1e-12)
     assert len(train_module._REPLAYS[model]) == 1  # the evaluate kind, latest loss only
+
+
+def test_nn_works_without_numpy_eagerly() -> None:
+    """numpy is imported only by the batch paths: without it, nn loads the digits,
+    trains with Adam and predicts on many rows eagerly."""
+    import subprocess
+
+    code = (
+        "import sys; sys.modules['numpy'] = None\n"
+        "import nn\n"
+        "X, y = nn.load_digits()\n"
+        "model = nn.MLP(64, [4, 10], seed=0)\n"
+        "opt = nn.Adam(model.parameters(), lr=0.01)\n"
+        "nn.train(model, X[:8], y[:8], loss='cross_entropy', optimizer=opt, steps=2)\n"
+        "assert len(nn.predict(model, X[:70])) == 70\n"
+        "assert nn.evaluate(model, X[:70], y[:70], loss='cross_entropy')[1] is not None\n"
+        "assert 'numpy' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=".")
+    assert out.stdout.strip() == "ok", out.stderr
