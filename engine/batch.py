@@ -56,8 +56,10 @@ last bit as ``engine.compile``'s do.
   before numpy is imported) makes them predictable.
 * Captured leaves (parameters) are read by reference on every call, so an optimizer
   that changes ``p.data`` between calls is seen.
+* The arrays the generated code writes into are kept per batch size and reused, so a
+  vmapped function is not for two threads at once; what it returns is always a copy.
 
-numpy is imported by this module only: ``import engine`` does not import it.
+numpy is imported by ``engine/batch*.py`` only: ``import engine`` does not import it.
 """
 
 from __future__ import annotations
@@ -161,6 +163,19 @@ def _stack(out: np.ndarray, rows: tuple[Any, ...]) -> np.ndarray:
     return out
 
 
+def _max_rows(g: Any, m: np.ndarray, rev: bool) -> np.ndarray:
+    """The gradient of max over the rows of ``m`` (a chain of ``max`` nodes, in the rows'
+    order or, ``rev``, the reverse): each sample's ``g`` to the row that won, the first
+    in the chain's order on a tie (``max(x, y)`` passes it to x when x >= y)."""
+    k, n = m.shape
+    idx = np.argmax(m[::-1] if rev else m, axis=0)
+    if rev:
+        idx = k - 1 - idx
+    out = np.zeros((k, n))
+    out[idx, np.arange(n)] = g
+    return out
+
+
 def _namespace(guards: list[trace.Guard], debug: list[Any] | None) -> dict[str, Any]:
     def guard(k: int, result: Any) -> None:
         expected = guards[k].result
@@ -197,6 +212,7 @@ def _namespace(guards: list[trace.Guard], debug: list[Any] | None) -> dict[str, 
         "_add_at": np.add.at,
         "_stack": _stack,
         "_broadcast": np.broadcast_to,
+        "_max_rows": _max_rows,
         "_each": each if debug is None else each_tolerant,
         "_each_rule": each_rule,
         "_guard": guard,
@@ -316,6 +332,7 @@ class BatchedFunction:
         self.strict = strict
         self.group = group
         self._programs: dict[tuple[Any, ...], list[Program]] = {}
+        # per (sample shapes, N): the samples' numbers side by side, one row per sample
         self._inputs: dict[tuple[Any, int], np.ndarray] = {}
         self._last: Program | None = None
         self.__name__ = getattr(f, "__name__", "vmapped")
@@ -328,7 +345,8 @@ class BatchedFunction:
     # --- arguments ----------------------------------------------------------------
 
     def _arrays(self, args: tuple[Any, ...]) -> tuple[np.ndarray, tuple[Any, ...], int]:
-        """The inputs as one (n_inputs, N) float64 array, the sample shapes, and N."""
+        """The inputs as an (n_inputs, N) float64 view (one row per input number), the
+        sample shapes, and N."""
         if not args:
             raise TypeError("a vmapped function takes at least one array (the batch)")
         arrays = []
@@ -339,13 +357,16 @@ class BatchedFunction:
                     f"not {type(a).__name__}"
                 )
             try:
-                arr = np.asarray(a, dtype=np.float64)
+                raw = np.asarray(a)
+                if raw.dtype == np.bool_:
+                    raise TypeError(f"argument {k} is an array of bools, not of numbers")
+                arr = raw.astype(np.float64, copy=False)
             except (TypeError, ValueError) as e:
+                if str(e).startswith(f"argument {k} "):
+                    raise
                 raise TypeError(
                     f"argument {k} must be an array of real numbers with a leading batch axis ({e})"
                 ) from None
-            if np.asarray(a).dtype == np.bool_:
-                raise TypeError(f"argument {k} is an array of bools, not of numbers")
             if arr.ndim == 0:
                 raise ValueError(
                     f"argument {k} is a single number; vmap takes arrays with a leading "
@@ -365,17 +386,19 @@ class BatchedFunction:
         shapes = tuple(arr.shape[1:] for arr in arrays)
         # one row per input number: written into an array kept for this shape and N
         key = (shapes, n)
-        inputs = self._inputs.get(key)
-        if inputs is None:
+        rows = self._inputs.get(key)
+        if rows is None:
             if len(self._inputs) >= MAX_BUFFER_SETS:
                 self._inputs.pop(next(iter(self._inputs)))
-            inputs = np.empty((sum(c.shape[1] for c in cols), n))
-            self._inputs[key] = inputs
-        row = 0
-        for c in cols:
-            np.copyto(inputs[row : row + c.shape[1]], c.T)
-            row += c.shape[1]
-        total = float(inputs.sum())
+            rows = np.empty((n, sum(c.shape[1] for c in cols)))
+            self._inputs[key] = rows
+        at = 0
+        for c in cols:  # sample by sample, as the arguments lie in memory
+            np.copyto(rows[:, at : at + c.shape[1]], c)
+            at += c.shape[1]
+        # one row per input number (a view: a layer's matrix product reads it as it is)
+        inputs = rows.T
+        total = float(rows.sum())
         if total - total != 0.0:  # a NaN or an infinity somewhere (or a sum that overflows)
             for k, c in enumerate(cols):
                 good = np.isfinite(c)
@@ -569,7 +592,8 @@ class BatchedFunction:
             for i, x in zip(gen.aux_returned, aux):
                 values[i] = np.array(np.broadcast_to(x, (n,)))
             aux_value = _aux_batched(trace.rebuild_aux(t.aux_shape, values))
-        return loss, np.array(losses), aux_value, dict(zip(gen.grad_leaves, grads))
+        per_leaf = dict(zip(gen.grad_leaves, grads)) if per_sample else {}
+        return loss, np.array(losses), aux_value, per_leaf
 
     def __call__(self, *arrays: Any) -> Any:
         program, result, n = self._run(arrays, per_sample=False)

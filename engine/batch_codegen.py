@@ -46,6 +46,7 @@ from __future__ import annotations
 import ast
 import gc
 import heapq
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,6 +162,8 @@ class Vec:
     #: steps of +1 or -1: that matrix's slice, and the other operands
     other_rows: str = ""
     other_members: list[Value] = field(default_factory=list)
+    #: the buffer the matrix is written into
+    buffer: str = ""
 
 
 class _Writer:
@@ -247,15 +250,14 @@ class _Writer:
             self._add_vec(Vec("input", list(inputs), "inputs"))
         for gi, grp in enumerate(self.groups):
             self._add_vec(Vec("group", grp.tops, f"Z{gi}", group=gi))
-        self.reduces: dict[Value, tuple[int, Value | None]] = {}
+        self.reduces: dict[Value, tuple[int, Value | None, str, bool]] = {}
         if group:
             self._find_maps()
             self._find_reduces()
         self.lines.append("def batch_step(inputs, leaves, n, B):")
-        if inputs:
-            self.lines.append(f"    {''.join(f'x{i}, ' for i in range(len(inputs)))}= inputs")
-        if self.live:
-            self.lines.append(f"    {''.join(f'p{i}, ' for i in range(len(self.live)))}= leaves")
+        unpack = len(self.lines)
+        self.lines.append("    # (inputs)")
+        self.lines.append("    # (leaves)")
         if self.groups:
             self.lines.append("    P = _array(leaves)")
         self.units = self._unit_order()
@@ -267,6 +269,19 @@ class _Writer:
             self._write_backward()
         aux_text = "".join(f"{self.node_expr(aux[i]).text}, " for i in self.aux_returned)
         self.lines.append(f"    return {self.expr[root].text}, ({aux_text}), {self.leaf_grads}")
+        # the rows and leaves read one by one, named (a layer reads its matrix directly)
+        used = set(re.findall(r"\b[xp]\d+\b", "\n".join(self.lines[unpack + 2 :])))
+        for k, (prefix, source, count) in enumerate(
+            (("x", "inputs", len(inputs)), ("p", "leaves", len(self.live)))
+        ):
+            names = [f"{prefix}{i}" for i in range(count) if f"{prefix}{i}" in used]
+            if len(names) == count and count:
+                self.lines[unpack + k] = f"    {''.join(f'{v}, ' for v in names)}= {source}"
+            elif names:
+                values = "".join(f"{source}[{v[1:]}], " for v in names)
+                self.lines[unpack + k] = f"    {''.join(f'{v}, ' for v in names)}= {values}"
+            else:
+                self.lines[unpack + k] = f"    # ({source}: none read one by one)"
 
     # --- layers -------------------------------------------------------------------
 
@@ -475,12 +490,15 @@ class _Writer:
 
     def _find_reduces(self) -> None:
         """Sums of every row of a matrix (``start + e0 + e1 + ...``, in any order): one
-        ``M.sum(axis=0)``; backward, each row gets the sum's gradient."""
+        ``M.sum(axis=0)``; backward, each row gets the sum's gradient. Maxima of every
+        row (``e0.max(e1).max(e2)...`` with the rows in the matrix's order or its
+        reverse): one ``M.max(axis=0)``; backward, the gradient goes to the row that
+        won, the first of the chain on a tie, as the chain of ``max`` nodes gives it."""
         roots = set(self.roots)
         tried: set[Value] = set()
         for top in reversed(self.order):
             if (
-                top.op != "+"
+                top.op not in ("+", "max")
                 or top not in self.batched
                 or top in tried
                 or top in self.skipped
@@ -497,7 +515,7 @@ class _Writer:
                 if node is not top:
                     inner.append(node)
                 if (
-                    left.op == "+"
+                    left.op == top.op
                     and left in self.parents
                     and left not in self.row_of
                     and self._inner_ok(left, roots)
@@ -517,8 +535,16 @@ class _Writer:
             if len(rights) != len(members) or set(rights) != set(members):
                 tried.update(inner)  # its partial sums are not tried again
                 continue
+            rev = False
+            if top.op == "max":
+                order = [self.row_of[v][1] for v in reversed(rights)]  # the chain's order
+                k = len(members)
+                if start is not None or order not in (list(range(k)), list(range(k))[::-1]):
+                    tried.update(inner)
+                    continue
+                rev = order[0] != 0
             self.skipped.update(inner)
-            self.reduces[top] = (at[0], start)
+            self.reduces[top] = (at[0], start, top.op, rev)
 
     def _unit_order(self) -> list[Any]:
         """The batched nodes in an order that computes each matrix (a layer, a map) in
@@ -571,7 +597,7 @@ class _Writer:
         if node in self.row_of and self.vecs[self.row_of[node][0]].kind == "group":
             return self.groups[self.vecs[self.row_of[node][0]].group].inputs
         if node in self.reduces:
-            vi, start = self.reduces[node]
+            vi, start, _, _ = self.reduces[node]
             return [*self.vecs[vi].members, *([start] if start is not None else [])]
         return list(self.parents[node])
 
@@ -633,7 +659,7 @@ class _Writer:
     def index_array(self, values: Any) -> str:
         """A constant integer array (leaf positions) bound in the namespace."""
         name = self.fresh("_i")
-        self.namespace[name] = values
+        self.namespace[name] = np.array(values, dtype=np.intp)
         return name
 
     # --- forward --------------------------------------------------------------------
@@ -690,8 +716,8 @@ class _Writer:
 
     def _batched_forward(self, node: Value) -> None:
         if node in self.reduces:
-            vi, start = self.reduces[node]
-            text = f"{self.vecs[vi].matrix}.sum(axis=0)"
+            vi, start, kind, _ = self.reduces[node]
+            text = f"{self.vecs[vi].matrix}.{'sum' if kind == '+' else 'max'}(axis=0)"
             if start is not None:
                 text += f" + {self.expr[start].text}"
             var = f"v{self.index[node]}"
@@ -742,7 +768,8 @@ class _Writer:
         self.group_input = getattr(self, "group_input", {})
         self.group_input[gi] = a
         z = vec.matrix
-        self.emit(z, f"_matmul(W{gi}, {a}, out={self.buffer(k)})", None, True)
+        vec.buffer = self.buffer(k)
+        self.emit(z, f"_matmul(W{gi}, {a}, out={vec.buffer})", None, True)
         if grp.biases is not None:
             ib = self.index_array([self.live_index[b] for b in grp.biases])
             self.lines.append(f"    {z} += P[{ib}][:, None]")
@@ -769,11 +796,31 @@ class _Writer:
             )
         return {"x": src, "y": other} if vec.pos == 0 else {"x": other, "y": src}
 
+    def _in_place(self, vec: Vec) -> bool:
+        """Whether a map may overwrite its source matrix: a one-input op whose derivative
+        reads only its result, on a matrix nothing else reads (an activation after a
+        layer: torch keeps only the activation, and so do we)."""
+        if vec.other is not None or vec.other_rows:
+            return False
+        src = self.vecs[vec.source]
+        op = ops.lookup(vec.members[0].op)
+        if src.kind == "input" or not src.buffer or not op.batch_derivatives:
+            return False
+        if any(n in read_template(t).uses for t in op.batch_derivatives for n in ("x", "y")):
+            return False
+        roots = set(self.roots)
+        return all(len(self.users.get(m, ())) == 1 and m not in roots for m in src.members)
+
     def _map_forward(self, vi: int) -> None:
         vec = self.vecs[vi]
         op = ops.lookup(vec.members[0].op)
         text = fill(read_template(op.batch_forward or ""), self._map_fields(vec)).text
-        self.emit(vec.matrix, _with_out(text, self.buffer(len(vec.members))), None, True)
+        in_place = self._in_place(vec)
+        vec.buffer = self.vecs[vec.source].buffer if in_place else self.buffer(len(vec.members))
+        written = _with_out(text, vec.buffer)
+        if written == text:  # not one ufunc: a new array (the source is kept)
+            vec.buffer = ""
+        self.emit(vec.matrix, written, None, True)
         for j, m in enumerate(vec.members):
             self.expr[m] = Expr(f"{vec.matrix}[{j}]")
 
@@ -796,6 +843,8 @@ class _Writer:
                     break
         self.leads = leads
         self.lines.append("    # backward: the chain rule, from the output down")
+        #: gradient matrices read by one consumer only, which may write over them
+        self.scratch: set[str] = set()
         if not self.per_sample:
             self.lines.append(f"    G = _zeros({len(self.live)})")
         # each term: (expression, whether it is an array of N samples, (matrix, row) when
@@ -870,6 +919,24 @@ class _Writer:
             r is not None and r[0] == rows[0][0] and r[1] == j for j, r in enumerate(rows)
         ):
             return rows[0][0]
+        # each member's gradient the sum of the same matrices' rows: the matrices' sum
+        first = terms[0]
+        if first is not None and len(first) > 1:
+            mats = [r[0] for _, _, r in first if r is not None]
+            if len(mats) == len(first) and all(
+                t is not None
+                and len(t) == len(mats)
+                and all(r is not None and r[1] == j for _, _, r in t)
+                and sorted(r[0] for _, _, r in t if r is not None) == sorted(mats)
+                for j, t in enumerate(terms)
+            ):
+                name = self.fresh("dS")
+                buf = self.buffer(len(members))
+                self.emit(name, f"np.add({mats[0]}, {mats[1]}, out={buf})", None, True)
+                for mat in mats[2:]:
+                    self.lines.append(f"    {name} += {mat}")
+                self.scratch.add(name)
+                return name
         texts = []
         for m, t in zip(members, terms):
             if t is None:
@@ -883,6 +950,7 @@ class _Writer:
             None,
             True,
         )
+        self.scratch.add(name)
         return name
 
     def _node_backward(self, node: Value, g: Expr, g_arr: bool) -> None:
@@ -925,11 +993,14 @@ class _Writer:
             self.contributions.setdefault(q, []).append(term)
 
     def _reduce_backward(self, node: Value, g: Expr, g_arr: bool) -> None:
-        vi, start = self.reduces[node]
+        vi, start, kind, rev = self.reduces[node]
         vec = self.vecs[vi]
         if any(m in self.leads for m in vec.members):
             dr = f"dR{self.index[node]}"
-            self.emit(dr, f"_broadcast({g.text}, ({len(vec.members)}, int(n)))", None, False)
+            if kind == "max":
+                self.emit(dr, f"_max_rows({g.text}, {vec.matrix}, {rev})", None, True)
+            else:
+                self.emit(dr, f"_broadcast({g.text}, ({len(vec.members)}, int(n)))", None, False)
             for j, m in enumerate(vec.members):
                 if m in self.leads:
                     self.contributions.setdefault(m, []).append((Expr(f"{dr}[{j}]"), True, (dr, j)))
@@ -981,7 +1052,11 @@ class _Writer:
             else:
                 dv = f"dM{vi}"
                 dt = d.text if d.prec > MUL else f"({d.text})"
-                self.emit(dv, f"np.multiply({dm}, {dt}, out={self.buffer(k)})", None, True)
+                # the incoming gradient, when nothing else reads it, is overwritten
+                unary = vec.other is None and not vec.other_rows
+                buf = dm if unary and dm in self.scratch else self.buffer(k)
+                self.emit(dv, f"np.multiply({dm}, {dt}, out={buf})", None, True)
+                self.scratch.add(dv)
             for j, m in enumerate(src.members):
                 if m in self.leads:
                     row: Term = (Expr(f"{dv}[{j}]"), True, (dv, j))
@@ -1021,6 +1096,7 @@ class _Writer:
         if any(x in self.leads for x in grp.inputs):
             da = f"dA{gi}"
             self.emit(da, f"_matmul({w}.T, {dz}, out={self.buffer(len(grp.inputs))})", None, True)
+            self.scratch.add(da)
             for m, x in enumerate(grp.inputs):
                 if x in self.leads:
                     term = (Expr(f"{da}[{m}]"), True, (da, m))

@@ -627,7 +627,8 @@ RELU = register(
         code_forward="({x} if {x} > 0.0 else 0.0)",
         code_derivatives=("(1.0 if {x} > 0.0 else 0.0)",),
         batch_forward="np.maximum({x}, 0.0)",
-        batch_derivatives=("np.where({x} > 0.0, 1.0, 0.0)",),
+        # out > 0 exactly where x > 0: read from out, so that vmap may overwrite x
+        batch_derivatives=("np.where({out} > 0.0, 1.0, 0.0)",),
         doc="max(x, 0); d/dx = 1 for x > 0, else 0 (relu'(0) = 0, as in PyTorch).",
         method="relu",
         function="relu",

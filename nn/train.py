@@ -418,19 +418,28 @@ class BatchStep:
         optimizer.zero_grad()
         value, preds = self.replay(inputs, targets)
         optimizer.step()
-        accuracy = self.task.accuracy(preds.tolist(), list(labels)) if self.task.accuracy else None
+        accuracy: float | None = None
+        if self.task.accuracy is _argmax_accuracy:  # the same count, on the array
+            hits = int((preds.argmax(axis=1) == targets.argmax(axis=1)).sum())
+            accuracy = hits / len(labels)
+        elif self.task.accuracy is not None:
+            accuracy = self.task.accuracy(preds.tolist(), list(labels))
         return value, accuracy
 
 
-#: The batched predictors of models: model -> {what: (its parameter list then, function)}.
-#: A model's parameter list is the same object while its structure is unchanged (the
-#: cache of :meth:`Module.parameters`), so a function traced on it is reused until then.
-_REPLAYS: weakref.WeakKeyDictionary[Any, dict[Any, tuple[Any, Any]]] = weakref.WeakKeyDictionary()
+#: The batched predictors of models: model -> {kind: (stamp, loss, function)}, one per
+#: kind (predict, evaluate; strict or not). The stamp is the model's parameter list, the
+#: same object while its structure is unchanged (the cache of :meth:`Module.parameters`),
+#: so a function traced on the model is reused until then, and for the same loss.
+_REPLAYS: weakref.WeakKeyDictionary[Any, dict[Any, tuple[Any, Any, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _replay_for(model: Callable[[Any], Any], key: Any, build: Callable[[], Any]) -> Any:
-    """``build()``'s batched function for ``model``, kept while the model's structure is
-    unchanged (Modules only; another callable gets a new one every time)."""
+def _replay_for(model: Callable[[Any], Any], kind: Any, loss: Any, build: Callable[[], Any]) -> Any:
+    """``build()``'s batched function for ``model`` (and ``loss``), kept while the model's
+    structure is unchanged (Modules only; another callable gets a new one every time).
+    One is kept per kind: another loss replaces it, so nothing piles up."""
     if not isinstance(model, Module):
         return build()
     stamp = _cached_parameters(model) if type(model).parameters is Module.parameters else None
@@ -438,11 +447,11 @@ def _replay_for(model: Callable[[Any], Any], key: Any, build: Callable[[], Any])
         kept = _REPLAYS.setdefault(model, {})
     except TypeError:  # not weakly referable or not hashable
         return build()
-    entry = kept.get(key)
-    if entry is not None and stamp is not None and entry[0] is stamp:
-        return entry[1]
+    entry = kept.get(kind)
+    if entry is not None and stamp is not None and entry[0] is stamp and entry[1] is loss:
+        return entry[2]
     fn = build()
-    kept[key] = (stamp, fn)
+    kept[kind] = (stamp, loss, fn)
     return fn
 
 
@@ -683,7 +692,10 @@ def predict(
         try:
             rows = _rows(X, "predict")
             replay = _replay_for(
-                model, ("predict", batched is None), lambda: _vmap_output(_output(model), batched)
+                model,
+                ("predict", batched is None),
+                None,
+                lambda: _vmap_output(_output(model), batched),
             )
             out: list[Prediction] = replay(rows).tolist()
             return out
@@ -747,7 +759,8 @@ def evaluate(
             tb = _batch_targets(task, targets, _n_outputs(model, rows[0]), "evaluate")
             replay = _replay_for(
                 model,
-                ("evaluate", task.loss, batched is None),
+                ("evaluate", batched is None),
+                task.loss,
                 lambda: _vmap_output(_eval_sample(model, task), batched),
             )
             out = replay(rows, tb)

@@ -404,6 +404,10 @@ def test_bad_arguments_are_named() -> None:
         g(np.ones(0), np.ones(0))
     with pytest.raises(ValueError, match="reduce"):
         vmap(lambda x: x, reduce="max")
+    with pytest.raises(TypeError, match="argument 0 is an array of bools"):
+        g(np.array([True, False]), np.ones(2))
+    with pytest.raises(TypeError, match="argument 1 must be an array of real numbers"):
+        g(np.ones(2), [Value(1.0), Value(2.0)])
 
 
 # --- guards and frozen reads ------------------------------------------------------------
@@ -537,7 +541,7 @@ def test_no_warning_leaks_from_numpy() -> None:
 # --- matrices: softmax cross-entropy, buffers ---------------------------------------------
 
 
-def softmax_ce(layers: Any) -> Callable[..., Any]:
+def softmax_ce(layers: Any, log_softmax: bool) -> Callable[..., Any]:
     """Cross-entropy of a softmax over the last layer, with a one-hot target, written on
     Values: log Σ exp(z - max z) + max z - Σ yₖ zₖ."""
 
@@ -549,6 +553,10 @@ def softmax_ce(layers: Any) -> Callable[..., Any]:
         m = a[0]
         for z in a[1:]:
             m = m.max(z)
+        if log_softmax:  # -Σ yₖ log softmax(z)ₖ, with log softmax(z) = z - m - log Σ exp
+            shifted = [z - m for z in a]
+            log_s = sum((d.exp() for d in shifted), Value(0.0)).log()
+            return -dot(y, [d - log_s for d in shifted]), a
         s = sum(((z - m).exp() for z in a), Value(0.0))
         return s.log() + m - dot(y, a), a
 
@@ -556,10 +564,11 @@ def softmax_ce(layers: Any) -> Callable[..., Any]:
 
 
 @pytest.mark.parametrize("group", [True, False])
-def test_softmax_cross_entropy_matches_eager(group: bool) -> None:
+@pytest.mark.parametrize("log_softmax", [True, False])
+def test_softmax_cross_entropy_matches_eager(group: bool, log_softmax: bool) -> None:
     layers = mlp([5, 6, 4], 3)
     params = [v for layer in layers for w, b in layer for v in (*w, b)]
-    f = softmax_ce(layers)
+    f = softmax_ce(layers, log_softmax)
     rng = np.random.default_rng(4)
     x = rng.normal(size=(33, 5))
     y = np.eye(4)[rng.integers(0, 4, 33)]
@@ -570,6 +579,8 @@ def test_softmax_cross_entropy_matches_eager(group: bool) -> None:
         assert "[None, :]" in src  # z - max z, one max for every row
         assert ".sum(axis=0)" in src  # Σ exp and Σ yₖ zₖ
         assert "np.exp(M" in src
+        if log_softmax:  # z - m gets two gradients, each a matrix's rows: added as matrices
+            assert re.search(r"dS\d+ = np.add\(dM\d+, dM\d+", src)
     losses, grads, loss_mag, grad_mag = eager(
         lambda xy: f(xy[:5], xy[5:])[0], params, np.column_stack([x, y]), scales=True
     )
@@ -602,3 +613,49 @@ def test_buffers_are_reused_and_results_are_not_them() -> None:
     loss3, score3 = g(x, y)
     assert loss3 == loss1
     np.testing.assert_array_equal(score3, score1)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_max_over_a_layer_gives_ties_to_the_first_of_the_chain(reverse: bool) -> None:
+    # neurons 0 and 1 are the same: every sample ties, and eager's chain of max nodes
+    # passes the gradient to the one that comes first in the chain
+    layers = mlp([3, 4], 8)
+    w0, b0 = layers[0][0]
+    layers[0][1] = ([Value(w.data) for w in w0], Value(b0.data))
+    params = [v for w, b in layers[0] for v in (*w, b)]
+
+    def f(x: list[float]) -> Value:
+        zs = [dot(w, x, b) for w, b in layers[0]]
+        if reverse:
+            zs.reverse()
+        m = zs[0]
+        for z in zs[1:]:
+            m = m.max(z)
+        return m * 2.0
+
+    x = np.random.default_rng(9).normal(size=(12, 3))
+    g = vmap(f)
+    r = g.per_sample(x)
+    assert "_max_rows(" in g.source
+    losses, grads = eager(f, params, x)
+    np.testing.assert_allclose(r.losses, losses, rtol=1e-13)
+    for k, p in enumerate(params):
+        np.testing.assert_allclose(r.grads.get(p, np.zeros(12)), grads[:, k], rtol=1e-13, atol=0)
+
+
+def test_backward_false_through_layers_returns_copies_of_the_right_rows() -> None:
+    layers = mlp([3, 5, 4], 10)
+
+    def forward(x: list[float]) -> list[Value]:
+        a = [dot(w, x, b).relu() for w, b in layers[0]]  # an activation written in place
+        return [dot(w, a, b) for w, b in layers[1]]
+
+    x = np.random.default_rng(11).normal(size=(7, 3))
+    predict = vmap(forward, backward=False)
+    out = predict(x)
+    assert "_matmul(" in predict.source
+    want = np.array([[v.data for v in forward(list(row))] for row in x])
+    np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-15)
+    again = predict(x * 3.0)
+    np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-15)  # not overwritten
+    assert not np.allclose(again, out)

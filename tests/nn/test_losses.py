@@ -495,3 +495,22 @@ def test_cross_entropy_soft_targets() -> None:
     assert gradcheck(lambda *v: cross_entropy(list(v), [0.25, 0.75, 0.0]), 1.0, 2.0, 0.5)
     batch = cross_entropy([values([1.0, 2.0]), values([0.0, 3.0])], [[1.0, 0.0], [0.0, 1.0]])
     assert batch.data == cross_entropy([values([1.0, 2.0]), values([0.0, 3.0])], [0, 1]).data
+
+
+@pytest.mark.parametrize("name", sorted(_TRACED_LOSSES))
+def test_a_vmapped_loss_gives_every_sample_its_own_target(name: str) -> None:
+    """engine.vmap traces the loss on sample 0 and runs the graph for all: each sample's
+    loss and gradient must be eager's for that sample's own target."""
+    np = pytest.importorskip("numpy")
+    from engine import vmap
+
+    loss, targets = _TRACED_LOSSES[name]
+    w = Value(0.8, label="w")
+    xs = [0.3 + 0.4 * k for k in range(len(targets))]
+    result = vmap(lambda x, t: loss(w * x, t)).per_sample(np.array(xs), np.array(targets))
+    for k, (x, t) in enumerate(zip(xs, targets, strict=True)):
+        w.grad = 0.0
+        eager = loss(w * Value(x), Value(t))
+        eager.backward()
+        assert result.losses[k] == pytest.approx(eager.data, rel=1e-13), (name, k)
+        assert result.grads[w][k] == pytest.approx(w.grad, rel=1e-13, abs=1e-300), (name, k)

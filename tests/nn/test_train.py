@@ -581,12 +581,12 @@ def test_batched_predict_follows_the_model():
     model.parameters()[0].data += 1.0
     assert _rel_close(predict(model, X), predict(model, X, batched=False))
     assert predict(model, X) != first
-    fn = train_module._REPLAYS[model][("predict", True)][1]
+    fn = train_module._REPLAYS[model][("predict", True)][2]
     predict(model, X)
-    assert train_module._REPLAYS[model][("predict", True)][1] is fn  # kept
+    assert train_module._REPLAYS[model][("predict", True)][2] is fn  # kept
     model.layers[-1].neurons[0].w[0] = Value(3.0)  # a new parameter object
     assert _rel_close(predict(model, X), predict(model, X, batched=False))
-    assert train_module._REPLAYS[model][("predict", True)][1] is not fn
+    assert train_module._REPLAYS[model][("predict", True)][2] is not fn
 
 
 @pytest.mark.parametrize(
@@ -659,3 +659,35 @@ def test_default_batched_evaluate_of_a_saturated_bce_is_eagers():
     assert evaluate(model, X, y, loss="bce") == (0.0, 1.0)
     with pytest.raises(ValueError, match="given as a Value"):
         evaluate(model, X, y, loss="bce", batched=True)
+
+
+def test_evaluate_with_new_loss_functions_keeps_one_replay_per_model():
+    train_module = sys.modules["nn.train"]
+    X, y = make_moons(70, seed=0)
+    Y = [float(t) for t in y]
+    model = MLP(2, [3, 1], seed=0)
+    for k in range(3):
+        value, _ = evaluate(model, X, Y, loss=lambda p, t, k=k: mse_loss(p, t) * (k + 1.0))
+        assert value == pytest.approx(evaluate(model, X, Y, loss="mse")[0] * (k + 1), rel=1e-12)
+    assert len(train_module._REPLAYS[model]) == 1  # the evaluate kind, latest loss only
+
+
+def test_nn_works_without_numpy_eagerly() -> None:
+    """numpy is imported only by the batch paths: without it, nn loads the digits,
+    trains with Adam and predicts on many rows eagerly."""
+    import subprocess
+
+    code = (
+        "import sys; sys.modules['numpy'] = None\n"
+        "import nn\n"
+        "X, y = nn.load_digits()\n"
+        "model = nn.MLP(64, [4, 10], seed=0)\n"
+        "opt = nn.Adam(model.parameters(), lr=0.01)\n"
+        "nn.train(model, X[:8], y[:8], loss='cross_entropy', optimizer=opt, steps=2)\n"
+        "assert len(nn.predict(model, X[:70])) == 70\n"
+        "assert nn.evaluate(model, X[:70], y[:70], loss='cross_entropy')[1] is not None\n"
+        "assert 'numpy' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=".")
+    assert out.stdout.strip() == "ok", out.stderr
