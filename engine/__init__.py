@@ -8,8 +8,15 @@
 1.0019
 
 The engine knows nothing of ``nn`` or ``viz``; they build on it.
+
+``engine.COMPILED`` is True when ``engine.value`` and ``engine.backward`` run
+compiled (the build compiles them with Cython where a C compiler is there; README,
+"Speed"); ``CHAINRULE_PURE=1`` in the environment runs their Python source instead.
 """
 
+from engine._build import COMPILED  # first: which build of engine.value runs
+
+# isort: split
 from engine import functional
 from engine.autograd import gradients
 from engine.backward import toposort
@@ -21,6 +28,7 @@ from engine.transforms import grad, hessian, value_and_grad
 from engine.value import Value, as_value, dot
 
 __all__ = [
+    "COMPILED",
     "Value",
     "as_value",
     "dot",
