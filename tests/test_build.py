@@ -201,3 +201,28 @@ def test_the_build_compiles_only_the_two_engine_modules() -> None:
     assert ast.literal_eval(modules) == ["engine.value", "engine.backward"]
     for name in ("value", "backward"):
         assert (ENGINE / f"{name}.pxd").is_file()
+
+
+def test_value_offers_the_same_attributes_in_both_builds() -> None:
+    """The same names (less what only a Python class lists: ``__module__``,
+    ``__annotations__``; Value.__module__ is the same), read-only properties, and
+    no new attributes (slots, or a C struct)."""
+    code = (
+        "import json\n"
+        "from engine import Value\n"
+        "v = Value(2.0) * 3.0\n"
+        "skip = {'__slots__', '__module__', '__annotations__'}\n"
+        "names = sorted(n for n in dir(Value) if n not in skip)\n"
+        "def refused(name):\n"
+        "    try:\n"
+        "        setattr(v, name, ())\n"
+        "    except AttributeError:\n"
+        "        return True\n"
+        "    return False\n"
+        "ro = [refused(n) for n in ('parents', 'local_grads', 'param', 'is_leaf', 'extra')]\n"
+        "print(json.dumps([names, ro, Value.__module__, Value.__array_ufunc__]))"
+    )
+    pure = json.loads(run_python(code, pure=True))
+    here = json.loads(run_python(code, pure=False))
+    assert pure == here
+    assert pure[1] == [True] * 5 and pure[2:] == ["engine.value", None]

@@ -484,6 +484,36 @@ def test_a_graph_is_freed_without_the_cycle_collector() -> None:
         gc.enable()
 
 
+def test_a_node_of_a_binary_op_takes_at_most_120_bytes() -> None:
+    """The benchmark's memory workload, smaller: a chain of * and + with Value operands
+    (each node holds its data as a new float; its local derivatives are floats it shares).
+    Both builds: the compiled one's C struct has the same eight fields as the slots."""
+    import tracemalloc
+
+    a, b, y = Value(0.999), Value(0.001), Value(0.5)
+    n = 20_000
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(n // 2):
+            y = y * a
+            y = y + b
+        per_node = (tracemalloc.get_traced_memory()[0] - before) / n
+    finally:
+        tracemalloc.stop()
+    assert 100 <= per_node <= 120, per_node
+
+
+def test_hash_and_equality_are_identity_in_either_build() -> None:
+    """Compiled, Value writes out object's hash (a C type defining < would lose it):
+    the same number, and == stays identity."""
+    a, b = Value(1.0), Value(1.0)
+    assert hash(a) == object.__hash__(a) and hash(b) == object.__hash__(b)
+    assert a == a and a != b and not (a == b)
+    assert {a: 1, b: 2}[a] == 1 and len({a, b, a}) == 2
+    assert (a == 1.0) is False and (a != 1.0) is True
+
+
 # --- engine.dot: the same nodes as the operator loop ----------------------------------
 
 
