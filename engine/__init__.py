@@ -14,6 +14,8 @@ compiled (the build compiles them with Cython where a C compiler is there; READM
 "Speed"); ``CHAINRULE_PURE=1`` in the environment runs their Python source instead.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from engine._build import COMPILED  # first: which build of engine.value runs
 
 # isort: split
@@ -26,6 +28,9 @@ from engine.gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical
 from engine.mode import enable_grad, is_grad_enabled, no_grad
 from engine.transforms import grad, hessian, value_and_grad
 from engine.value import Value, as_value, dot
+
+if TYPE_CHECKING:
+    from engine.batch import BatchedFunction, BatchResult, vmap
 
 __all__ = [
     "COMPILED",
@@ -51,4 +56,19 @@ __all__ = [
     "CompiledFunction",
     "TraceWarning",
     "TraceError",
+    "vmap",
+    "BatchedFunction",
+    "BatchResult",
 ]
+
+#: Names served by engine.batch, which imports numpy: loaded on first use, so that
+#: ``import engine`` neither needs nor imports numpy.
+_BATCH = ("vmap", "BatchedFunction", "BatchResult")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BATCH:
+        from engine import batch
+
+        return getattr(batch, name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")

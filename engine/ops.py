@@ -5,7 +5,8 @@ local-derivative rule, how it prints, how generated code spells its forward and 
 derivatives, the names it has as a ``Value`` method, an :mod:`engine.functional`
 function and a command-line function, and the data its tests need (a domain where it
 is differentiable, fixed points, and its kinks and edges). Derived from the table:
-:mod:`engine.functional`, ``engine.compile``'s generated code, ``engine.testing``'s
+:mod:`engine.functional`, ``engine.compile``'s and ``engine.vmap``'s generated code,
+``engine.testing``'s
 ``DOMAINS`` and the command line's function list (``viz.expr.FUNCTIONS``).
 
 A derivative rule is a small pure function written once with ordinary arithmetic
@@ -40,8 +41,9 @@ How to add an op (followed once for ``atan``)
 3. Entry: ``NAME = register(Op(...))`` at the end of this module, with its printed
    form; its code templates (the *same* float operations in the same order as the
    forward and the rule, so a compiled replay equals eager to the last bit) and the
-   functions they call; its names (``method``, ``function``, ``cli``); its test data
-   (``domain``, ``points``, ``edges``).
+   functions they call; its batch templates (``batch_forward``/``batch_derivatives``:
+   the same math in numpy over arrays of N samples, for ``engine.vmap``); its names
+   (``method``, ``function``, ``cli``); its test data (``domain``, ``points``, ``edges``).
 4. Names: a one-line method on ``Value`` (``def atan(self): return
    self._apply1(ops.ATAN)``) and a one-line binding in :mod:`engine.functional`
    (``atan = _unary(ops.ATAN)``): explicit, so readers and type checkers see the API.
@@ -91,6 +93,16 @@ class Op:
     code_derivatives: tuple[str, ...] | None = None
     #: The functions the code templates call, by the names they use there.
     code_names: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    #: Batched code (``engine.vmap``): the forward expression and one derivative
+    #: expression per parent, over the same fields, where ``{x}``, ``{y}`` and ``{out}``
+    #: are numpy float64 arrays of N samples (or plain floats: an operand that does
+    #: not depend on the inputs) and ``np`` is numpy. Each must hold for every sample
+    #: what ``forward``/``derivative`` give for that sample (to rounding), without
+    #: evaluating a branch that overflows where the op does not (vmap runs under
+    #: ``np.errstate(over/invalid/divide="raise")``), and return a float array.
+    #: None: vmap calls ``forward``/``derivative`` per sample (slow, but correct).
+    batch_forward: str | None = None
+    batch_derivatives: tuple[str, ...] | None = None
     #: One line with the math, the docstring of the derived functional function.
     doc: str = ""
     #: The ``Value`` method that applies the op (``"exp"``, ``"__truediv__"``).
@@ -359,6 +371,11 @@ ADD = register(
         printed="{x} + {y}",
         code_forward="{x} + {y}",
         code_derivatives=("1.0", "1.0"),
+        batch_forward="{x} + {y}",
+        batch_derivatives=(
+            "1.0",
+            "1.0",
+        ),
         doc="x + y; d/dx = 1, d/dy = 1.",
         method="__add__",
         reflected="__radd__",
@@ -377,6 +394,11 @@ MUL = register(
         printed="{x} * {y}",
         code_forward="{x} * {y}",
         code_derivatives=("{y}", "{x}"),
+        batch_forward="{x} * {y}",
+        batch_derivatives=(
+            "{y}",
+            "{x}",
+        ),
         doc="x * y; d/dx = y, d/dy = x.",
         method="__mul__",
         reflected="__rmul__",
@@ -396,6 +418,11 @@ DIV = register(
         code_forward="_div({x}, {y})",
         code_derivatives=("1.0 / {y}", "-{out} / {y}"),
         code_names={"_div": operators.div},
+        batch_forward="{x} / {y}",
+        batch_derivatives=(
+            "1.0 / {y}",
+            "-{out} / {y}",
+        ),
         doc="x / y (ZeroDivisionError for y == 0); d/dx = 1/y, d/dy = -x/y².",
         method="__truediv__",
         reflected="__rtruediv__",
@@ -414,6 +441,8 @@ NEG = register(
         printed="-{x}",
         code_forward="-{x}",
         code_derivatives=("-1.0",),
+        batch_forward="-{x}",
+        batch_derivatives=("-1.0",),
         doc="-x; d/dx = -1.",
         method="__neg__",
         function="neg",
@@ -431,6 +460,8 @@ IDENTITY = register(
         printed="{x}",
         code_forward="{x}",
         code_derivatives=("1.0",),
+        batch_forward="{x}",
+        batch_derivatives=("1.0",),
         doc="A new node equal to x; d/dx = 1.",
         method="identity",
         function="identity",
@@ -450,6 +481,8 @@ POW = register(
         code_forward="_power({x}, {p})",
         code_derivatives=("_d_pow({x}, {out}, {p})",),
         code_names={"_power": operators.power, "_d_pow": d_pow},
+        batch_forward="{x} ** {p}",
+        batch_derivatives=("{p} * {x} ** ({p} - 1.0 + ({p} == 0.0))",),
         doc="x ** p for a number p; d/dx = p x**(p-1).",
         method="__pow__",
         function="power",
@@ -467,6 +500,11 @@ POW2 = register(
         operators.power,
         d_pow2,
         printed="{x} ** {y}",
+        batch_forward="{x} ** {y}",
+        batch_derivatives=(
+            "{y} * {x} ** ({y} - 1.0 + ({y} == 0.0))",
+            "{out} * np.log(np.where({x} > 0.0, {x}, np.where({x} == 0.0, 1.0, np.nan)))",
+        ),
         doc="x ** y; d/dx = y x**(y-1), d/dy = x**y log x (so x >= 0 for a Value y).",
         method="__pow__",
         reflected="__rpow__",
@@ -487,6 +525,8 @@ EXP = register(
         code_forward="_exp({x})",
         code_derivatives=("{out}",),
         code_names={"_exp": operators.exp},
+        batch_forward="np.exp({x})",
+        batch_derivatives=("{out}",),
         doc="e**x (OverflowError above x ~ 709.78); d/dx = e**x.",
         method="exp",
         function="exp",
@@ -505,6 +545,8 @@ LOG = register(
         code_forward="_log({x})",
         code_derivatives=("1.0 / {x}",),
         code_names={"_log": operators.log},
+        batch_forward="np.log({x})",
+        batch_derivatives=("1.0 / {x}",),
         doc="Natural logarithm (ValueError for x <= 0); d/dx = 1/x.",
         method="log",
         function="log",
@@ -521,6 +563,8 @@ SQRT = register(
         operators.sqrt,
         d_sqrt,
         printed="sqrt({x})",
+        batch_forward="np.sqrt({x})",
+        batch_derivatives=("0.5 / {out}",),
         doc="Square root (ValueError for x < 0); d/dx = 1 / (2 sqrt x).",
         method="sqrt",
         function="sqrt",
@@ -540,6 +584,8 @@ TANH = register(
         code_forward="_tanh({x})",
         code_derivatives=("1.0 - {out} * {out}",),
         code_names={"_tanh": math.tanh},
+        batch_forward="np.tanh({x})",
+        batch_derivatives=("1.0 - {out} * {out}",),
         doc="Hyperbolic tangent; d/dx = 1 - tanh(x)².",
         method="tanh",
         function="tanh",
@@ -558,6 +604,11 @@ SIGMOID = register(
         code_forward="_sigmoid({x})",
         code_derivatives=("{out} * (1.0 - {out})",),
         code_names={"_sigmoid": operators.sigmoid},
+        # exp(-|x|) never overflows: 1 / (1 + e**-x) for x >= 0, e**x / (1 + e**x) below
+        batch_forward=(
+            "np.where({x} >= 0.0, 1.0, np.exp(-np.abs({x}))) / (1.0 + np.exp(-np.abs({x})))"
+        ),
+        batch_derivatives=("{out} * (1.0 - {out})",),
         doc="Logistic sigmoid 1 / (1 + e**-x), stable for any x; d/dx = s (1 - s).",
         method="sigmoid",
         function="sigmoid",
@@ -575,6 +626,8 @@ RELU = register(
         printed="relu({x})",
         code_forward="({x} if {x} > 0.0 else 0.0)",
         code_derivatives=("(1.0 if {x} > 0.0 else 0.0)",),
+        batch_forward="np.maximum({x}, 0.0)",
+        batch_derivatives=("np.where({x} > 0.0, 1.0, 0.0)",),
         doc="max(x, 0); d/dx = 1 for x > 0, else 0 (relu'(0) = 0, as in PyTorch).",
         method="relu",
         function="relu",
@@ -594,6 +647,8 @@ LEAKY_RELU = register(
         printed="leaky_relu({x}, {p})",
         code_forward="({x} if {x} > 0.0 else {p} * {x})",
         code_derivatives=("(1.0 if {x} > 0.0 else {p})",),
+        batch_forward="np.where({x} > 0.0, {x}, {p} * {x})",
+        batch_derivatives=("np.where({x} > 0.0, 1.0, {p})",),
         doc="x for x > 0, else slope * x (slope 0.01 unless given); d/dx = 1 or slope.",
         method="leaky_relu",
         function="leaky_relu",
@@ -611,6 +666,10 @@ SOFTPLUS = register(
         operators.softplus,
         d_softplus,
         printed="softplus({x})",
+        batch_forward="np.maximum({x}, 0.0) + np.log1p(np.exp(-np.abs({x})))",
+        batch_derivatives=(
+            "np.where({x} >= 0.0, 1.0, np.exp(-np.abs({x}))) / (1.0 + np.exp(-np.abs({x})))",
+        ),
         doc="log(1 + e**x), stable for any x; d/dx = sigmoid(x).",
         method="softplus",
         function="softplus",
@@ -629,6 +688,8 @@ SIN = register(
         code_forward="_sin({x})",
         code_derivatives=("_cos({x})",),
         code_names={"_sin": math.sin, "_cos": math.cos},
+        batch_forward="np.sin({x})",
+        batch_derivatives=("np.cos({x})",),
         doc="Sine; d/dx = cos x.",
         method="sin",
         function="sin",
@@ -647,6 +708,8 @@ COS = register(
         code_forward="_cos({x})",
         code_derivatives=("-_sin({x})",),
         code_names={"_sin": math.sin, "_cos": math.cos},
+        batch_forward="np.cos({x})",
+        batch_derivatives=("-np.sin({x})",),
         doc="Cosine; d/dx = -sin x.",
         method="cos",
         function="cos",
@@ -665,6 +728,8 @@ ATAN = register(
         code_forward="_atan({x})",
         code_derivatives=("1.0 / (1.0 + {x} * {x})",),
         code_names={"_atan": math.atan},
+        batch_forward="np.arctan({x})",
+        batch_derivatives=("1.0 / (1.0 + {x} * {x})",),
         doc="Arctangent, in (-pi/2, pi/2); d/dx = 1 / (1 + x²).",
         method="atan",
         function="atan",
@@ -680,6 +745,8 @@ ABS = register(
         operators.absolute,
         d_abs,
         printed="abs({x})",
+        batch_forward="np.abs({x})",
+        batch_derivatives=("np.sign({x})",),
         doc="|x|; d/dx = sign(x), with abs'(0) = 0 as in PyTorch.",
         method="__abs__",
         function="absolute",
@@ -698,6 +765,11 @@ MAX = register(
         printed="max({x}, {y})",
         code_forward="({x} if {x} >= {y} else {y})",
         code_derivatives=("(1.0 if {x} >= {y} else 0.0)", "(0.0 if {x} >= {y} else 1.0)"),
+        batch_forward="np.maximum({x}, {y})",  # finite inputs: the same number as x >= y
+        batch_derivatives=(
+            "np.where({x} >= {y}, 1.0, 0.0)",
+            "np.where({x} >= {y}, 0.0, 1.0)",
+        ),
         doc="The larger of x and y; the gradient goes to the larger (to x on a tie).",
         method="max",
         reflected="max",  # number max Value: the value is symmetric (the tie goes to the Value)
