@@ -29,9 +29,14 @@ def say(message: str) -> None:
 
 
 def _remove_stale(build: build_ext) -> None:
-    """A compiled module left by an earlier build would shadow the .py files."""
+    """A compiled module left by an earlier build would shadow the .py files: remove
+    it from the build folder and, for an in-place or editable build, from the source
+    tree, where the package is imported from."""
+    folders = [Path(build.build_lib)]
+    if build.inplace or getattr(build, "editable_mode", False):
+        folders.append(HERE)
     for name in MODULES:
-        for folder in (HERE, Path(build.build_lib)):
+        for folder in folders:
             path = folder / build.get_ext_filename(name)
             if path.is_file():
                 path.unlink()
@@ -75,8 +80,8 @@ class OptionalBuildExt(build_ext):
                 ext.sources = c_ext.sources  # the generated C files
             super().run()
         except Exception as error:  # no compiler, no headers, a Cython error ...
-            first = str(error).strip().splitlines()[:1] or [type(error).__name__]
-            return f"compiling failed: {first[0]}"
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            return f"compiling failed: {first if len(first) <= 160 else first[:157] + '...'}"
         return None
 
     def get_outputs(self) -> list[str]:

@@ -18,3 +18,10 @@ cdef class Value:
     cdef public object _b
     cdef public object _da
     cdef public object _db
+
+
+# A bare node (all fields None), for value.py's ``_new(Value)``: compiled, a direct
+# call of the type's allocator (value.py binds ``_new`` to object.__new__ only when it
+# runs as Python).
+cdef inline Value _new(type cls):
+    return Value.__new__(Value)

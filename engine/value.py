@@ -24,10 +24,11 @@ build compiles: where a C compiler is there at install, Cython turns this very f
 (and :mod:`engine.backward`) into a C extension, ``Value`` into a C type whose fields
 ``engine/value.pxd`` declares (``engine.COMPILED`` says which build runs;
 ``CHAINRULE_PURE=1`` in the environment runs this source anyway, e.g. to step
-through it with pdb). The only traces of that here: ``Value.__new__(Value)`` makes
-a bare node (in both builds), and the hot methods carry
-``@cython.annotation_typing(True)``, which lets the compiler read their local
-annotations (``x: float`` is a C double there); run as Python, it does nothing.
+through it with pdb). The traces of that here: the ``cython`` decorators, which do
+nothing in Python (``@cython.annotation_typing(True)`` on the hot methods lets the
+compiler read their local annotations: ``x: float`` is a C double there), the
+``_new`` that makes a bare node (object.__new__ in Python, an inline C function
+compiled), and ``__hash__``, written out for the C type only.
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ Number = Union[int, float]  # noqa: UP007 - a runtime alias, valid on 3.10
 
 # True when this module runs compiled by Cython (``engine.COMPILED`` reports it).
 COMPILED: bool = cython.compiled
+
+if not cython.compiled:
+    # A bare node, its fields set by the caller: the fastest way Python has. Compiled,
+    # engine/value.pxd defines ``_new`` as an inline C function instead (CPython
+    # refuses object.__new__ for a C type).
+    _new = object.__new__
 
 # Grad mode is per thread (as in PyTorch), but the hot path reads one module global:
 # ``_recording`` is True while no thread has grad mode off, and then every op records
@@ -132,7 +139,7 @@ def _lift(x: Any, op: str) -> Value:
     converted to a float; anything else is a TypeError naming the operand and ``op``.
     """
     if type(x) is float and x - x == 0.0:  # the common case, without __init__'s checks
-        c = Value.__new__(Value)
+        c = _new(Value)
         c.data = x
         c.grad = 0.0
         c.op = ""
@@ -145,7 +152,7 @@ def _lift(x: Any, op: str) -> Value:
             f"unsupported operand for Value {op}: {type(x).__name__} ({_short(x)}); "
             "expected a Value or a real number"
         )
-    c = Value.__new__(Value)
+    c = _new(Value)
     c.data = to_float(x, f"the operand of Value {op}")
     c.grad = 0.0
     c.op = ""
@@ -402,7 +409,7 @@ class Value:
 
     def __copy__(self) -> Value:
         """A new node with this one's data, grad, label and op, sharing its parents."""
-        c = Value.__new__(Value)
+        c = _new(Value)
         c.data = self.data
         c.grad = self.grad
         c.op = self.op
@@ -421,7 +428,7 @@ class Value:
         Values copied earlier in the same ``deepcopy`` call."""
         # pass 1: a blank copy of every node not copied yet; pass 2: fill them in
         made = [self]
-        memo[id(self)] = Value.__new__(Value)
+        memo[id(self)] = _new(Value)
         stack = [self]
         while stack:
             node = stack.pop()
@@ -429,13 +436,13 @@ class Value:
             if a is None:
                 continue
             if id(a) not in memo:
-                memo[id(a)] = Value.__new__(Value)
+                memo[id(a)] = _new(Value)
                 made.append(a)
                 stack.append(a)
             if node._db is not None:
                 b = node._b
                 if id(b) not in memo:
-                    memo[id(b)] = Value.__new__(Value)
+                    memo[id(b)] = _new(Value)
                     made.append(b)
                     stack.append(b)
         for node in made:
@@ -518,7 +525,7 @@ class Value:
             o = other
         elif type(other) is float and other - other == 0.0:
             # _lift's fast path, inline: a number operand is this op's constant
-            o = Value.__new__(Value)
+            o = _new(Value)
             o.data = other
             o.grad = 0.0
             o.op = ""
@@ -536,7 +543,7 @@ class Value:
             if bad is None:
                 raise
             raise bad from None
-        out: Value = Value.__new__(Value)
+        out: Value = _new(Value)
         out.data = data
         out.grad = 0.0
         out.op = "+"
@@ -558,7 +565,7 @@ class Value:
             o = other
         elif type(other) is float and other - other == 0.0:
             # _lift's fast path, inline: a number operand is this op's constant
-            o = Value.__new__(Value)
+            o = _new(Value)
             o.data = other
             o.grad = 0.0
             o.op = ""
@@ -576,7 +583,7 @@ class Value:
             if bad is None:
                 raise
             raise bad from None
-        out: Value = Value.__new__(Value)
+        out: Value = _new(Value)
         out.data = data
         out.grad = 0.0
         out.op = "*"
@@ -593,7 +600,7 @@ class Value:
     @cython.annotation_typing(True)
     def __neg__(self) -> Value:
         """-x; d/dx = -1."""
-        out: Value = Value.__new__(Value)
+        out: Value = _new(Value)
         try:  # free in CPython >= 3.11
             x: float = self.data
             out.data = -x
@@ -629,7 +636,7 @@ class Value:
             if bad is None:
                 raise
             raise bad from None
-        out = Value.__new__(Value)
+        out = _new(Value)
         out.data = y
         out.grad = 0.0
         out.op = op.name
@@ -676,7 +683,7 @@ class Value:
             if bad is None:
                 raise
             raise bad from None
-        out = Value.__new__(Value)
+        out = _new(Value)
         out.data = v
         out.grad = 0.0
         out.op = op.name
@@ -866,7 +873,7 @@ _pickling = _Pickling()
 
 def _restore() -> Value:
     """A blank node for the unpickler (``__setstate__`` fills it in)."""
-    return Value.__new__(Value)  # type: ignore[no-any-return]
+    return _new(Value)  # type: ignore[no-any-return]
 
 
 class _EndOfListing:
@@ -934,7 +941,7 @@ def dot(
             wd: float = wv.data
             xd: float = xv.data
             prod: float = wd * xd
-            p: Value = Value.__new__(Value)
+            p: Value = _new(Value)
             p.data = prod
             p.grad = 0.0
             p.op = "*"
@@ -947,7 +954,7 @@ def dot(
                 running = prod
                 continue
             running = running + prod
-            q: Value = Value.__new__(Value)
+            q: Value = _new(Value)
             q.data = running
             q.grad = 0.0
             q.op = "+"

@@ -509,7 +509,7 @@ def test_hash_and_equality_are_identity_in_either_build() -> None:
     the same number, and == stays identity."""
     a, b = Value(1.0), Value(1.0)
     assert hash(a) == object.__hash__(a) and hash(b) == object.__hash__(b)
-    assert a == a and a != b and not (a == b)
+    assert a == a and a != b and (a == b) is False
     assert {a: 1, b: 2}[a] == 1 and len({a, b, a}) == 2
     assert (a == 1.0) is False and (a != 1.0) is True
 
