@@ -51,7 +51,8 @@ browser:
 
 # Without `dot` the rendering tests skip themselves; notebook 01, which draws its
 # graphs inline, is deselected here with the same reason.
-# Two runs: the installed build (compiled where a C compiler was there), then the
+# Two runs (both run; either failing fails the target): the installed build (compiled
+# where a C compiler was there), then the
 # pure-Python modules (CHAINRULE_PURE=1) with the quick Hypothesis profile and without
 # the notebooks, which exercise nothing of the engine that the tests do not. Tests
 # that need the Python source of engine.value/backward (line tracing) skip in the
@@ -64,12 +65,14 @@ test: $(STAMP) dot browser
 	compiled=$$($(BIN)/python -c "import engine; print(int(engine.COMPILED))"); \
 	if [ "$$compiled" = 1 ]; then echo "== the compiled build"; \
 	else echo "== the pure-Python build (nothing compiled at install: one run)"; fi; \
+	status=0; \
 	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter PATH=$(CURDIR)/$(BIN):$$PATH \
-	  $(BIN)/python -m pytest tests --nbmake notebooks $$skip || exit 1; \
+	  $(BIN)/python -m pytest tests --nbmake notebooks $$skip || status=1; \
 	if [ "$$compiled" = 1 ]; then \
 	  echo "== the pure-Python build (CHAINRULE_PURE=1, quick Hypothesis profile, no notebooks)"; \
-	  CHAINRULE_PURE=1 CI= PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q tests; \
-	fi
+	  CHAINRULE_PURE=1 CI= PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q tests || status=1; \
+	fi; \
+	exit $$status
 
 demo: $(STAMP)
 	$(BIN)/chainrule demo
