@@ -54,7 +54,7 @@ browser:
 # Two runs (both run; either failing fails the target): the installed build (compiled
 # where a C compiler was there), then the
 # pure-Python modules (CHAINRULE_PURE=1) with the quick Hypothesis profile and without
-# the notebooks, which exercise nothing of the engine that the tests do not. Tests
+# the notebooks (they run once, on the installed build), to keep the time down. Tests
 # that need the Python source of engine.value/backward (line tracing) skip in the
 # compiled run, saying so, and run in the pure one.
 test: $(STAMP) dot browser
