@@ -62,7 +62,8 @@ def toposort(root: Value) -> list[Value]:
         if node._a is None:
             leaves.append(node)
             continue
-        for p in (node._a,) if node._db is None else (node._a, node._b):
+        db = node._db
+        for p in (node._a,) if db != db else (node._a, node._b):  # NaN: a unary op
             if p._a is not None:
                 uses[p] = uses.get(p, 0) + 1
             if p not in seen:
@@ -78,7 +79,8 @@ def toposort(root: Value) -> list[Value]:
     while cur is not None:
         done.append(cur)
         nxt = None
-        for p in (cur._a,) if cur._db is None else (cur._a, cur._b):
+        db = cur._db
+        for p in (cur._a,) if db != db else (cur._a, cur._b):
             if p._a is None:
                 continue
             left = uses[p] - 1
@@ -168,44 +170,45 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     a: Any
     b: Any
     try:
-        g = root.grad
-        if g != 0.0:
-            saved.append((root, _old_grad(root, g)))
+        m = root.grad
+        if m != 0.0:
+            saved.append((root, _old_grad(root, m)))
         root.grad = once
         node = root
         while True:  # pass 1
             a = node._a
             if a is not None:
-                if node._db is not None:
+                db = node._db
+                if db == db:  # a binary op (a unary one's _db is NaN)
                     b = node._b
-                    g = b.grad
-                    if g is leaf:
+                    m = b.grad
+                    if m is leaf:
                         pass
-                    elif g is once:
+                    elif m is once:
                         b.grad = shared
                         uses[b] = 2
-                    elif g is shared:
+                    elif m is shared:
                         uses[b] += 1
                     else:  # reached for the first time
-                        if g != 0.0:  # (None and junk too: _old_grad sorts them)
-                            saved.append((b, _old_grad(b, g)))
+                        if m != 0.0:  # (None and junk too: _old_grad sorts them)
+                            saved.append((b, _old_grad(b, m)))
                         if b._a is None:
                             b.grad = leaf
                             keep(b)
                         else:
                             b.grad = once
                             push(b)
-                g = a.grad
-                if g is leaf:
+                m = a.grad
+                if m is leaf:
                     pass
-                elif g is once:
+                elif m is once:
                     a.grad = shared
                     uses[a] = 2
-                elif g is shared:
+                elif m is shared:
                     uses[a] += 1
                 else:
-                    if g != 0.0:
-                        saved.append((a, _old_grad(a, g)))
+                    if m != 0.0:
+                        saved.append((a, _old_grad(a, m)))
                     if a._a is None:
                         a.grad = leaf
                         keep(a)
@@ -222,9 +225,10 @@ def backward(root: Value, gradient: float = 1.0) -> None:
         while node is not None:  # pass 2: the chain rule, parent.grad += grad * local
             g = node.grad
             a = node._a
-            pg = a.grad
+            m = a.grad  # (the mark, compared by identity; pg: its number)
+            pg = m
             a.grad = pg + g * node._da
-            if pg is once:
+            if m is once:
                 nxt = a
             elif a._a is None:
                 nxt = None
@@ -233,11 +237,12 @@ def backward(root: Value, gradient: float = 1.0) -> None:
                 uses[a] = left
                 nxt = None if left else a
             db = node._db
-            if db is not None:
+            if db == db:  # a binary op (a unary one's _db is NaN)
                 b = node._b
-                pg = b.grad
+                m = b.grad
+                pg = m
                 b.grad = pg + g * db
-                if pg is once:
+                if m is once:
                     if nxt is None:
                         nxt = b
                     else:
@@ -302,7 +307,8 @@ def _put_back(
         if not walked and not any(g is m for m in marks):
             continue
         node.grad = 0.0
-        for p in (node._a,) if node._db is None else (node._a, node._b):
+        db = node._db
+        for p in (node._a,) if db != db else (node._a, node._b):
             if p is not None and p not in seen:
                 seen.add(p)
                 stack.append(p)

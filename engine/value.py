@@ -10,8 +10,10 @@ Why the layout is fixed at two parents: every primitive is unary or binary, and
 eight slots cost 96 bytes per node, where a tuple of parents plus a tuple of
 derivatives would double that (the memory target is <= 130 bytes per node).
 A unary op with a constant parameter (``x ** 3``, ``leaky_relu(x, 0.2)``) keeps the
-constant in ``_b`` and leaves ``_db`` at None: ``_b`` is a parent exactly when
-``_db`` is not None.
+constant in ``_b`` and sets ``_db`` to NaN (``_UNARY``): ``_b`` is a parent exactly when
+``_db == _db``. (Every recorded local derivative is finite, so NaN marks nothing else;
+the fields ``data``, ``_da`` and ``_db`` hold floats only, which the compiled build
+stores as C doubles. A leaf has ``_a`` and ``_b`` None, ``_da`` and ``_db`` 0.0.)
 
 ``+``, ``*`` and unary ``-`` are written out in full because they are the hot path
 of every network; their local derivatives (1 and 1; y and x; -1) are the rules
@@ -143,7 +145,8 @@ def _lift(x: Any, op: str) -> Value:
         c.data = x
         c.grad = 0.0
         c.op = ""
-        c._a = c._b = c._da = c._db = None
+        c._a = c._b = None
+        c._da = c._db = 0.0
         return c
     if isinstance(x, Value):
         return x
@@ -156,7 +159,8 @@ def _lift(x: Any, op: str) -> Value:
     c.data = to_float(x, f"the operand of Value {op}")
     c.grad = 0.0
     c.op = ""
-    c._a = c._b = c._da = c._db = None
+    c._a = c._b = None
+    c._da = c._db = 0.0
     return c
 
 
@@ -234,6 +238,8 @@ def _result_overflow(op: str, args: Any) -> OverflowError:
 
 
 _INF = float("inf")
+# ``_db`` of a unary op's node (no second parent): NaN, which no recorded derivative is.
+_UNARY = float("nan")
 
 
 def _derivative_overflow(op: Op, args: Any) -> OverflowError:
@@ -307,8 +313,8 @@ class Value:
         self.op = ""
         self._a: Value | None = None
         self._b: Any = None
-        self._da: Any = None
-        self._db: Any = None
+        self._da: float = 0.0
+        self._db: float = 0.0
 
     # --- what the node is made of ---------------------------------------------------
 
@@ -317,7 +323,7 @@ class Value:
         """The nodes this one was computed from (empty for a leaf)."""
         if self._a is None:
             return ()
-        if self._db is None:
+        if self._db != self._db:  # NaN: a unary op
             return (self._a,)
         return (self._a, self._b)
 
@@ -326,14 +332,14 @@ class Value:
         """d(self)/d(parent) for each of :attr:`parents`, recorded when the op ran."""
         if self._a is None:
             return ()
-        if self._db is None:
+        if self._db != self._db:  # NaN: a unary op
             return (self._da,)
         return (self._da, self._db)
 
     @property
     def param(self) -> float | None:
         """The constant of a parametrised op (the 3 of ``x ** 3``, a leaky_relu slope)."""
-        if self._a is not None and self._db is None:
+        if self._a is not None and self._db != self._db:
             return self._b  # type: ignore[no-any-return]
         return None
 
@@ -439,7 +445,7 @@ class Value:
                 memo[id(a)] = _new(Value)
                 made.append(a)
                 stack.append(a)
-            if node._db is not None:
+            if node._db == node._db:  # a binary op (NaN marks a unary one)
                 b = node._b
                 if id(b) not in memo:
                     memo[id(b)] = _new(Value)
@@ -452,13 +458,14 @@ class Value:
             c.op = node.op
             a = node._a
             if a is None:
-                c._a = c._b = c._da = c._db = None
+                c._a = c._b = None
+                c._da = c._db = 0.0
             else:
                 c._a = memo[id(a)]
                 c._da = node._da
                 db = node._db
                 c._db = db
-                c._b = node._b if db is None else memo[id(node._b)]
+                c._b = node._b if db != db else memo[id(node._b)]
             label = getattr(node, "_label", None)  # unset on the nodes ops make
             if label is not None:
                 c._label = label
@@ -529,7 +536,8 @@ class Value:
             o.data = other
             o.grad = 0.0
             o.op = ""
-            o._a = o._b = o._da = o._db = None
+            o._a = o._b = None
+            o._da = o._db = 0.0
         else:
             o = _lift(other, "+")
         try:  # free in CPython >= 3.11; the except clause runs only for junk data
@@ -553,7 +561,8 @@ class Value:
             out._b = o
             out._db = 1.0
         else:
-            out._a = out._b = out._da = out._db = None
+            out._a = out._b = None
+            out._da = out._db = 0.0
             out.op = ""  # a leaf: no op recorded
         return out
 
@@ -569,7 +578,8 @@ class Value:
             o.data = other
             o.grad = 0.0
             o.op = ""
-            o._a = o._b = o._da = o._db = None
+            o._a = o._b = None
+            o._da = o._db = 0.0
         else:
             o = _lift(other, "*")
         try:  # free in CPython >= 3.11; the except clause runs only for junk data
@@ -593,7 +603,8 @@ class Value:
             out._b = o
             out._db = self.data
         else:
-            out._a = out._b = out._da = out._db = None
+            out._a = out._b = None
+            out._da = out._db = 0.0
             out.op = ""  # a leaf: no op recorded
         return out
 
@@ -611,12 +622,14 @@ class Value:
             raise bad from None
         out.grad = 0.0
         out.op = "neg"
-        out._b = out._db = None
+        out._b = None
         if _recording or _mode.enabled:
             out._a = self
             out._da = -1.0
+            out._db = _UNARY
         else:
-            out._a = out._da = None
+            out._a = None
+            out._da = out._db = 0.0
             out.op = ""  # a leaf: no op recorded
         return out
 
@@ -640,7 +653,6 @@ class Value:
         out.data = y
         out.grad = 0.0
         out.op = op.name
-        out._db = None
         if _recording or _mode.enabled:
             rule = op.derivative
             if rule is None:
@@ -662,9 +674,11 @@ class Value:
                 raise _derivative_overflow(op, x if param is None else (x, param))
             out._a = self
             out._da = d
+            out._db = _UNARY
             out._b = param
         else:
-            out._a = out._b = out._da = None
+            out._a = out._b = None
+            out._da = out._db = 0.0
             out.op = ""  # a leaf: no op recorded
         return out
 
@@ -711,7 +725,8 @@ class Value:
             out._b = other
             out._db = db
         else:
-            out._a = out._b = out._da = out._db = None
+            out._a = out._b = None
+            out._da = out._db = 0.0
             out.op = ""  # a leaf: no op recorded
         return out
 

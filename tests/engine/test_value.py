@@ -10,6 +10,7 @@ import re
 import pytest
 from hypothesis import given
 
+import engine
 from engine import Value, as_value, dot, grad, no_grad
 from tests.strategies import floats, pow_inputs
 
@@ -485,9 +486,10 @@ def test_a_graph_is_freed_without_the_cycle_collector() -> None:
 
 
 def test_a_node_of_a_binary_op_takes_at_most_120_bytes() -> None:
-    """The benchmark's memory workload: a chain of * and + with Value operands (each
-    node holds its data as a new float; its local derivatives are floats it shares).
-    Both builds: the compiled one's C struct has the same eight fields as the slots.
+    """The benchmark's memory workload: a chain of * and + with Value operands.
+    Pure build: each node holds its data as a new float (24 bytes); its local
+    derivatives are floats it shares. Compiled: the C struct has the same eight
+    fields, with data and the derivatives stored as C doubles: no float per node.
     Measured as the growth from n to 2n nodes, so one-off allocations cancel."""
     import tracemalloc
 
@@ -506,7 +508,9 @@ def test_a_node_of_a_binary_op_takes_at_most_120_bytes() -> None:
     per_node = (traced[1] - traced[0]) / n
     # (the interpreter's own bookkeeping adds a few dozen bytes in all, not per node:
     # 256 bytes for the whole run are allowed besides the 120 per node)
-    assert 100 <= per_node <= 120 + 256 / n, per_node
+    # (the lower bound checks that the measurement sees the nodes at all: 96 bytes are
+    # the node itself, eight fields and the object and GC headers)
+    assert 96 <= per_node <= (96 if engine.COMPILED else 120) + 256 / n, per_node
 
 
 def test_hash_and_equality_are_identity_in_either_build() -> None:
@@ -616,6 +620,12 @@ def test_junk_assigned_to_data_is_named_by_the_next_op(
     junk: object, error: type[Exception], shown: str
 ) -> None:
     q = Value(1.0, label="q")
+    if engine.COMPILED and error is TypeError:
+        # compiled, data is a C double: a non-number is refused at the assignment
+        with pytest.raises(TypeError, match="must be real number"):
+            q.data = junk  # type: ignore[assignment]
+        assert q.data == 1.0
+        return
     q.data = junk  # type: ignore[assignment]
     message = re.escape(f"Value 'q'.data is {shown}: was it assigned by hand?")
     for op in (
