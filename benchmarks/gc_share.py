@@ -3,7 +3,8 @@
 Builds the benchmark chain (100,000 ops) and micrograd's demo MLP step with Python's
 default GC settings, timing every collection with ``gc.callbacks``, and prints the
 share of the forward pass (and of the step) spent collecting. It explains what is
-left between the eager engine and the speed targets of ``make bench``.
+left between the eager engine and the speed targets of ``make bench``. It measures
+the installed build (``CHAINRULE_PURE=1`` for the pure one) and says which.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import gc
 import time
 
+import engine
 from benchmarks.workloads import CHAIN_OPS, _model, eager_step, moons
 from engine import Value
 
@@ -30,6 +32,7 @@ class _CollectorClock:
 
 
 def main() -> None:
+    print(f"chainrule: {'compiled' if engine.COMPILED else 'pure-Python'} build")
     clock = _CollectorClock()
     gc.callbacks.append(clock)
     try:

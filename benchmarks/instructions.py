@@ -10,6 +10,10 @@ why its wall-clock ratios are larger than its instruction ratios).
 Each workload runs twice under ``valgrind --tool=callgrind`` at two sizes, and the
 difference is divided by the difference in ops (or steps), so start-up, imports and
 set-up cancel. The sizes are the wall-clock benchmark's, with default GC settings.
+
+chainrule is counted in the installed build (compiled where a C compiler was there at
+install); ``CHAINRULE_PURE=1 python -m benchmarks.instructions`` counts the pure-Python
+build (the runs inherit the variable). The header says which.
 """
 
 from __future__ import annotations
@@ -139,7 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[tuple[str, str], Any] = dict(
             zip(jobs, pool.map(lambda job: per_unit(*job), jobs))
         )
-    print("\ninstructions per op (per step for mlp), counted by callgrind\n")
+    import engine
+
+    build = "compiled" if engine.COMPILED else "pure-Python"
+    print(
+        "\ninstructions per op (per step for mlp), counted by callgrind; "
+        f"chainrule: {build} build\n"
+    )
     print(f"{'workload':14s}  {'chainrule':>12s}  {'micrograd':>12s}  ratio")
     for w in workloads:
         c, m = results[("chainrule", w)], results[("micrograd", w)]

@@ -1,6 +1,9 @@
 """One measurement of one engine on one workload, in this (fresh) process.
 
 Run as ``python -m benchmarks.workloads ENGINE WORKLOAD``; prints one JSON object.
+ENGINE is ``chainrule`` (the installed build: compiled where a C compiler was there),
+``chainrule-pure`` (the pure-Python modules, as with ``CHAINRULE_PURE=1``),
+``chainrule-compiled`` (``engine.compile``'s replay), ``floats`` or ``micrograd``.
 The orchestrator (``python -m benchmarks``) starts a fresh process for every
 measurement, so no engine sees another's heap or garbage-collector state. Python's
 default GC settings are left alone: users run with them.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import sys
 import threading
@@ -298,7 +302,14 @@ WORKLOADS = {
 
 def main(argv: list[str]) -> None:
     engine, workload = argv
-    print(json.dumps(WORKLOADS[workload](engine)))
+    if engine.endswith("-pure"):  # the pure-Python build, even where a compiled one exists
+        os.environ["CHAINRULE_PURE"] = "1"  # (read when engine is first imported, below)
+    result = WORKLOADS[workload](engine.removesuffix("-pure"))
+    if engine.startswith("chainrule"):
+        import engine as chainrule_engine
+
+        result["compiled"] = chainrule_engine.COMPILED
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -8,10 +8,17 @@
 1.0019
 
 The engine knows nothing of ``nn`` or ``viz``; they build on it.
+
+``engine.COMPILED`` is True when ``engine.value`` and ``engine.backward`` run
+compiled (the build compiles them with Cython where a C compiler is there; README,
+"Speed"); ``CHAINRULE_PURE=1`` in the environment runs their Python source instead.
 """
 
 from typing import TYPE_CHECKING, Any
 
+from engine._build import COMPILED  # first: which build of engine.value runs
+
+# isort: split
 from engine import functional
 from engine.autograd import gradients
 from engine.backward import toposort
@@ -26,6 +33,7 @@ if TYPE_CHECKING:
     from engine.batch import BatchedFunction, BatchResult, vmap
 
 __all__ = [
+    "COMPILED",
     "Value",
     "as_value",
     "dot",

@@ -18,6 +18,17 @@ of every network; their local derivatives (1 and 1; y and x; -1) are the rules
 ``d_add``, ``d_mul``, ``d_neg`` of :mod:`engine.ops`, and a test checks that the
 inline numbers and the table agree. Every other op goes through ``_apply1`` /
 ``_apply2``, which call the op table's forward function and derivative rule.
+
+**Two builds of this file.** It is plain Python, and it is also what the compiled
+build compiles: where a C compiler is there at install, Cython turns this very file
+(and :mod:`engine.backward`) into a C extension, ``Value`` into a C type whose fields
+``engine/value.pxd`` declares (``engine.COMPILED`` says which build runs;
+``CHAINRULE_PURE=1`` in the environment runs this source anyway, e.g. to step
+through it with pdb). The traces of that here: the ``cython`` decorators, which do
+nothing in Python (``@cython.annotation_typing(True)`` on the hot methods lets the
+compiler read their local annotations: ``x: float`` is a C double there), the
+``_new`` that makes a bare node (object.__new__ in Python, an inline C function
+compiled), and ``__hash__``, written out for the C type only.
 """
 
 from __future__ import annotations
@@ -28,17 +39,29 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any, Union
 
+try:
+    import cython
+except ImportError:  # Cython is needed only to build the compiled modules
+    from engine import _cython_shim as cython  # type: ignore[no-redef]
+
 from engine import ops
 from engine.backward import backward as _backward
 from engine.backward import toposort
 from engine.checks import is_real, to_float
 from engine.ops import Op
 
-__all__ = ["Value", "Number", "as_value", "dot"]
+__all__ = ["Value", "Number", "as_value", "dot", "COMPILED"]
 
 Number = Union[int, float]  # noqa: UP007 - a runtime alias, valid on 3.10
 
-_new = object.__new__
+# True when this module runs compiled by Cython (``engine.COMPILED`` reports it).
+COMPILED: bool = cython.compiled
+
+if not cython.compiled:
+    # A bare node, its fields set by the caller: the fastest way Python has. Compiled,
+    # engine/value.pxd defines ``_new`` as an inline C function instead (CPython
+    # refuses object.__new__ for a C type).
+    _new = object.__new__
 
 # Grad mode is per thread (as in PyTorch), but the hot path reads one module global:
 # ``_recording`` is True while no thread has grad mode off, and then every op records
@@ -226,6 +249,11 @@ def _derivative_overflow(op: Op, args: Any) -> OverflowError:
     )
 
 
+# (trashcan: compiled, freeing a node frees its parents, and theirs ...: CPython's
+# trashcan turns that recursion into a loop, so a 10**6-op chain is freed without
+# overflowing the C stack. Python classes get it from CPython itself.)
+@cython.trashcan(True)
+@cython.cclass
 class Value:
     """A scalar node: its ``data``, its ``grad`` and how it was made.
 
@@ -262,7 +290,8 @@ class Value:
 
     # ``_label`` is left unset on the nodes ops make (read through ``label``): one
     # store less per op, and a slot the garbage collector skips (it visits every
-    # set slot of every node, several times as a graph grows).
+    # set slot of every node, several times as a graph grows). (Compiled, a field
+    # is never unset: it holds None there.)
     __slots__ = ("data", "grad", "_label", "op", "_a", "_b", "_da", "_db")
 
     data: float
@@ -317,9 +346,10 @@ class Value:
     def label(self) -> str:
         """A name for drawings and messages ("" unless given)."""
         try:
-            return self._label
+            label = self._label
         except AttributeError:  # never set: a node made by an op
             return ""
+        return "" if label is None else label  # (None: the compiled build's unset)
 
     @label.setter
     def label(self, label: str) -> None:
@@ -487,85 +517,93 @@ class Value:
 
     # --- the hot path: + * and unary - --------------------------------------------
 
+    @cython.annotation_typing(True)
     def __add__(self, other: Value | Number) -> Value:
         """x + y; d/dx = 1, d/dy = 1."""
-        if type(other) is not Value:
-            if type(other) is float and other - other == 0.0:
-                # _lift's fast path, inline: a number operand is this op's constant
-                c = _new(Value)
-                c.data = other
-                c.grad = 0.0
-                c.op = ""
-                c._a = c._b = c._da = c._db = None
-                other = c
-            else:
-                other = _lift(other, "+")
+        o: Value
+        if type(other) is Value:
+            o = other
+        elif type(other) is float and other - other == 0.0:
+            # _lift's fast path, inline: a number operand is this op's constant
+            o = _new(Value)
+            o.data = other
+            o.grad = 0.0
+            o.op = ""
+            o._a = o._b = o._da = o._db = None
+        else:
+            o = _lift(other, "+")
         try:  # free in CPython >= 3.11; the except clause runs only for junk data
-            data = self.data + other.data
+            x: float = self.data
+            y: float = o.data
+            data: float = x + y
             if data - data != 0.0:  # inf, or nan from junk someone assigned to .data
-                raise _overflow("+", self, other)
+                raise _overflow("+", self, o)
         except TypeError:  # str or None assigned to .data?
-            bad = _bad_data(self, other)
+            bad = _bad_data(self, o)
             if bad is None:
                 raise
             raise bad from None
-        out = _new(Value)
+        out: Value = _new(Value)
         out.data = data
         out.grad = 0.0
         out.op = "+"
         if _recording or _mode.enabled:
             out._a = self
             out._da = 1.0
-            out._b = other
+            out._b = o
             out._db = 1.0
         else:
             out._a = out._b = out._da = out._db = None
             out.op = ""  # a leaf: no op recorded
         return out
 
+    @cython.annotation_typing(True)
     def __mul__(self, other: Value | Number) -> Value:
         """x * y; d/dx = y, d/dy = x."""
-        if type(other) is not Value:
-            if type(other) is float and other - other == 0.0:
-                # _lift's fast path, inline: a number operand is this op's constant
-                c = _new(Value)
-                c.data = other
-                c.grad = 0.0
-                c.op = ""
-                c._a = c._b = c._da = c._db = None
-                other = c
-            else:
-                other = _lift(other, "*")
-        x = self.data
-        y = other.data
+        o: Value
+        if type(other) is Value:
+            o = other
+        elif type(other) is float and other - other == 0.0:
+            # _lift's fast path, inline: a number operand is this op's constant
+            o = _new(Value)
+            o.data = other
+            o.grad = 0.0
+            o.op = ""
+            o._a = o._b = o._da = o._db = None
+        else:
+            o = _lift(other, "*")
         try:  # free in CPython >= 3.11; the except clause runs only for junk data
-            data = x * y
+            x: float = self.data
+            y: float = o.data
+            data: float = x * y
             if data - data != 0.0:  # inf or nan
-                raise _overflow("*", self, other)
+                raise _overflow("*", self, o)
         except TypeError:  # str or None assigned to .data?
-            bad = _bad_data(self, other)
+            bad = _bad_data(self, o)
             if bad is None:
                 raise
             raise bad from None
-        out = _new(Value)
+        out: Value = _new(Value)
         out.data = data
         out.grad = 0.0
         out.op = "*"
         if _recording or _mode.enabled:
             out._a = self
-            out._da = y
-            out._b = other
-            out._db = x
+            out._da = o.data  # y, x: the operands' own float objects, shared
+            out._b = o
+            out._db = self.data
         else:
             out._a = out._b = out._da = out._db = None
             out.op = ""  # a leaf: no op recorded
         return out
 
+    @cython.annotation_typing(True)
     def __neg__(self) -> Value:
         """-x; d/dx = -1."""
-        out = _new(Value)
+        out: Value = _new(Value)
         try:  # free in CPython >= 3.11
-            out.data = -self.data
+            x: float = self.data
+            out.data = -x
         except TypeError:  # str or None assigned to .data?
             bad = _bad_data(self)
             if bad is None:
@@ -729,6 +767,16 @@ class Value:
 
     # --- comparisons look at data and return bool; == and hash stay identity ----------
 
+    if cython.compiled:
+        # Compiled, a class that defines ``<`` loses object's hash (CPython inherits a C
+        # type's hash only along with its comparisons), so it is written out there: the
+        # same number object.__hash__ gives, the address shifted by 4 (nodes are 16-byte
+        # aligned). As Python, this block does not run and Value keeps object's hash.
+        def __hash__(self) -> int:
+            return cython.cast(  # type: ignore[no-any-return]
+                cython.Py_hash_t, cython.cast(cython.size_t, cython.cast(cython.p_void, self)) >> 4
+            )
+
     def __lt__(self, other: Value | Number) -> bool:
         result = self.data < _number(other, "<")
         if _trace_hook is not None:
@@ -843,6 +891,7 @@ def _nothing() -> None:
     return None
 
 
+@cython.annotation_typing(True)
 def dot(
     ws: Sequence[Value | Number], xs: Sequence[Value | Number], start: Value | Number | None = None
 ) -> Value:
@@ -885,27 +934,28 @@ def dot(
     # the end: the products are of finite numbers, so an overflow makes an infinite
     # term, and every later partial sum stays infinite or NaN.
     try:  # free in CPython >= 3.11; the except clause runs only for junk data
+        running: float = 0.0 if acc is None else acc.data  # acc.data, kept as a number
         for w, x in zip(ws, xs):
-            if type(w) is not Value:
-                w = _lift(w, "*")
-            if type(x) is not Value:
-                x = _lift(x, "*")
-            wd = w.data
-            xd = x.data
-            pd = wd * xd
-            p = _new(Value)
-            p.data = pd
+            wv: Value = w if type(w) is Value else _lift(w, "*")
+            xv: Value = x if type(x) is Value else _lift(x, "*")
+            wd: float = wv.data
+            xd: float = xv.data
+            prod: float = wd * xd
+            p: Value = _new(Value)
+            p.data = prod
             p.grad = 0.0
             p.op = "*"
-            p._a = w
-            p._da = xd
-            p._b = x
-            p._db = wd
+            p._a = wv
+            p._da = xv.data  # the operands' own float objects, shared (as in __mul__)
+            p._b = xv
+            p._db = wv.data
             if acc is None:
                 acc = p
+                running = prod
                 continue
-            q = _new(Value)
-            q.data = acc.data + pd
+            running = running + prod
+            q: Value = _new(Value)
+            q.data = running
             q.grad = 0.0
             q.op = "+"
             q._a = acc
@@ -913,8 +963,7 @@ def dot(
             q._b = p
             q._db = 1.0
             acc = q
-        total = acc.data  # type: ignore[union-attr]  # (n > 0: acc is a Value)
-        if total - total != 0.0:  # inf or nan: some product or partial sum overflowed
+        if running - running != 0.0:  # inf or nan: some product or partial sum overflowed
             raise _dot_error(ws, xs, start)
     except TypeError:  # str or None assigned to some .data?
         bad = _bad_data(start, *ws, *xs)

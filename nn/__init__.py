@@ -15,9 +15,11 @@
   :func:`get_loss`, as ``train(loss=...)`` and ``walk_through_step(loss=...)`` do
 * optimizers: :class:`SGD`, :class:`Adam`, :func:`linear_decay`
 * data: :func:`make_moons`, :func:`make_circles`, :func:`make_xor`, :func:`make_spiral`,
-  :func:`train_test_split`, :class:`Standardizer`
-* training: :func:`train`, :func:`train_step`, :func:`evaluate`, :func:`predict`,
-  :class:`History`
+  :func:`load_digits` (8×8 handwritten digits, shipped), :func:`train_test_split`,
+  :class:`Standardizer`
+* training: :func:`train` (``compile="batch"``: mini-batches replayed by
+  :func:`engine.vmap`), :func:`train_step`, :func:`evaluate`, :func:`predict` (batched
+  from :data:`BATCH_FROM` samples on), :class:`History`
 * one step by hand: :func:`walk_through_step`, :class:`StepWalkthrough`,
   :data:`WORKED_EXAMPLES`
 * checking and intuition: :func:`gradcheck_module` (every parameter against central
@@ -62,6 +64,7 @@ _check_not_shadowed("engine")
 
 from nn.data import (
     Standardizer,
+    load_digits,
     make_circles,
     make_moons,
     make_spiral,
@@ -86,7 +89,17 @@ from nn.module import Module
 from nn.nudge import Nudge, nudge
 from nn.optim import SGD, Adam, Optimizer, linear_decay
 from nn.seeding import make_rng
-from nn.train import LOSSES, CompiledStep, History, evaluate, predict, train, train_step
+from nn.train import (
+    BATCH_FROM,
+    LOSSES,
+    BatchStep,
+    CompiledStep,
+    History,
+    evaluate,
+    predict,
+    train,
+    train_step,
+)
 from nn.walkthrough import CONVENTIONS, LayerStep, StepWalkthrough, walk_through_step
 from nn.worked_examples import WORKED_EXAMPLES, WorkedExample
 
@@ -115,6 +128,7 @@ __all__ = [
     "hinge_loss",
     "l2_penalty",
     "linear_decay",
+    "load_digits",
     "log_softmax",
     "make_circles",
     "make_moons",
@@ -126,6 +140,8 @@ __all__ = [
     "softmax",
     "train",
     "CompiledStep",
+    "BatchStep",
+    "BATCH_FROM",
     "CONVENTIONS",
     "LOSSES",
     "ModuleGradcheck",

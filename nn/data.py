@@ -1,25 +1,34 @@
-"""Toy data sets, a train/test split and a standardizer, in pure Python.
+"""Toy data sets, one real one, a train/test split and a standardizer, in pure Python.
 
 Every generator returns ``(X, y)``: ``X`` a list of ``[x0, x1]`` points (floats) and
 ``y`` a list of int class labels (0, 1, ... as in scikit-learn; the hinge loss wants
-2y − 1). Randomness follows :func:`nn.seeding.make_rng`: the same ``seed`` gives the
-same data on every machine (Python's Mersenne Twister is platform independent, and
+2y − 1). :func:`load_digits` reads the 8×8 handwritten digits shipped in
+``nn/datasets/`` (1,797 images, CC BY 4.0), in the same ``(X, y)`` form.
+
+Randomness follows :func:`nn.seeding.make_rng`: the same ``seed`` gives the same data
+on every machine (Python's Mersenne Twister is platform independent, and
 only ``random``'s long-stable ``uniform``, ``gauss`` and ``shuffle`` are used).
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import math
 import numbers
 import random
 from collections.abc import Sequence
+from importlib import resources
 from typing import Any
 
 from engine.checks import is_finite, is_real, to_float
 from nn.seeding import make_rng
 
 __all__ = [
+    "DIGITS_FILE",
     "Standardizer",
+    "load_digits",
     "make_circles",
     "make_moons",
     "make_spiral",
@@ -43,6 +52,65 @@ def to_lists(x: Any) -> Any:
     if getattr(x, "ndim", 0) and callable(getattr(x, "tolist", None)):
         return x.tolist()
     return x
+
+
+#: The digits file, relative to the ``nn`` package (its README beside it says where it
+#: comes from, its licence and its checksum).
+DIGITS_FILE = "datasets/uci_optdigits_8x8.csv.gz"
+_DIGITS_ROWS = 1797
+_DIGITS_PIXELS = 64
+
+
+def load_digits() -> Dataset:
+    """The 8×8 handwritten digits: ``X`` (1,797 rows of 64 floats, pixels 0..16) and
+    ``y`` (labels 0..9, as ints), in the file's order (scikit-learn's ``load_digits``).
+
+    Each row is one image read row by row, top left first (``row[8 * i + j]`` is pixel
+    (i, j)); divide by 16 for pixels in [0, 1]. Split it with :func:`train_test_split`
+    (``seed=`` makes the split the same on every machine).
+
+    The data: the test set of *Optical Recognition of Handwritten Digits* by
+    E. Alpaydin and C. Kaynak (1998), UCI Machine Learning Repository,
+    https://doi.org/10.24432/C50P49, licensed CC BY 4.0
+    (https://creativecommons.org/licenses/by/4.0/). The copy shipped in
+    ``nn/datasets/uci_optdigits_8x8.csv.gz`` is scikit-learn's file, unchanged (57 KB);
+    ``nn/datasets/README.md`` has the details. It is shipped, not loaded through
+    scikit-learn, so the digits demo works without scikit-learn (and SciPy).
+
+    >>> X, y = load_digits()
+    >>> len(X), len(X[0]), sorted(set(y)) == list(range(10))
+    (1797, 64, True)
+    """
+    source = resources.files("nn").joinpath(DIGITS_FILE)
+    try:
+        with source.open("rb") as raw, gzip.open(raw, "rt", encoding="ascii") as text:
+            rows = list(csv.reader(io.StringIO(text.read())))
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise OSError(f"cannot read the digits file nn/{DIGITS_FILE}: {e}") from e
+    if len(rows) != _DIGITS_ROWS:
+        raise ValueError(
+            f"nn/{DIGITS_FILE} has {len(rows)} rows, expected {_DIGITS_ROWS}: the file is "
+            "damaged (reinstall chainrule)"
+        )
+    X: list[list[float]] = []
+    y: list[int] = []
+    for i, row in enumerate(rows):
+        try:
+            numbers_ = [int(v) for v in row]
+        except ValueError:
+            numbers_ = []
+        if (
+            len(numbers_) != _DIGITS_PIXELS + 1
+            or not all(0 <= v <= 16 for v in numbers_[:-1])
+            or not 0 <= numbers_[-1] <= 9
+        ):
+            raise ValueError(
+                f"nn/{DIGITS_FILE}, line {i + 1}: expected 64 pixels 0..16 and a label "
+                "0..9: the file is damaged (reinstall chainrule)"
+            )
+        X.append([float(v) for v in numbers_[:-1]])
+        y.append(numbers_[-1])
+    return X, y
 
 
 def _n_samples(n: Any, minimum: int = 1) -> int:

@@ -1,9 +1,23 @@
 """Loss functions on Values, with PyTorch's names.
 
 Predictions are Values (plain numbers are accepted and treated as constants);
-targets are plain numbers. A prediction may be one Value, a list of Values (one per
-example, or the outputs of one example) or a list of such lists (a batch of
+targets are plain numbers, or Values. A prediction may be one Value, a list of Values
+(one per example, or the outputs of one example) or a list of such lists (a batch of
 multi-output examples); the targets must have the same shape.
+
+**Trace-safe.** Under :func:`engine.compile` or :func:`engine.vmap` a loss is traced
+on one sample and the recorded graph is replayed for the others, so a loss must never
+decide *what to compute* from a number it reads. A target given as a Value is such a
+traced input: every loss computes with it in Value arithmetic only, the same graph
+for every target value (``binary_cross_entropy`` then always takes both terms
+t·log p + (1 − t)·log(1 − p)). Range checks on a Value (a prediction, or a Value
+target) are written as comparisons (``p < 0.0``), which a trace records as guards
+and the replay checks again for every sample; no loss reads ``.data`` to decide
+anything. Plain-number targets are constants of the graph: checked when the loss is
+called, and zero-weight terms are left out. Class-index targets of
+:func:`cross_entropy` pick a term, so they cannot be traced inputs: trace with
+one-hot (or probability) targets instead, which ``nn.train(compile="batch")`` builds
+from the labels before tracing.
 
 ``reduction="mean"`` (the default) averages over all elements, so for a batch the
 loss, and hence every gradient, is the batch average; ``"sum"`` adds them up.
@@ -66,19 +80,25 @@ def _reduce(terms: list[Value], reduction: str, name: str) -> Value:
 
 
 def _target(t: Any, name: str, where: str) -> Any:
-    """A target as a float; a Value target (a compiled step's input) stays a Value.
-
-    Checks on a target look at ``_number(t)``: comparing the Value itself would be
-    control flow on a traced input (see ``engine.compile``).
-    """
+    """A target as a float; a Value target (a traced input) stays a Value."""
     if isinstance(t, Value):
         return t
     return to_float(t, f"{name}: target{where}")
 
 
-def _number(t: Any) -> float:
-    """The number a target stands for (its data, for a Value target)."""
-    return t.data if isinstance(t, Value) else t  # type: ignore[no-any-return]
+def _shown(x: Value | float) -> float:
+    """The number to show in an error message (only ever read on the way to raising)."""
+    return x.data if isinstance(x, Value) else x
+
+
+def _inside(x: Value | float, lo: float, hi: float) -> bool:
+    """Whether lo <= x <= hi, as comparisons: on a Value under a trace each one is a
+    guard, which the replay checks again for every sample (``.data`` would be frozen).
+
+    A guard holds only while its comparison gives the result the trace saw, so a check
+    must give the same results for every valid input (all True), as this one does.
+    """
+    return bool(lo <= x and x <= hi)  # type: ignore[operator]
 
 
 def _is_seq(x: Any) -> bool:
@@ -132,32 +152,38 @@ def mse_loss(preds: Any, targets: Any, reduction: str = "mean") -> Value:
 def binary_cross_entropy(probs: Any, targets: Any, reduction: str = "mean") -> Value:
     """−[t log p + (1 − t) log(1 − p)] for probabilities p in [0, 1], targets t in [0, 1].
 
-    A term whose weight is 0 is left out, so p = 1 with t = 1 is fine (loss 0). A
-    probability that makes the loss infinite (p = 0 with t > 0, or p = 1 with t < 1)
-    raises ``ValueError``: feed the raw scores to
-    :func:`binary_cross_entropy_with_logits` instead of sigmoid outputs.
+    With a plain-number target, a term whose weight is 0 is left out, so p = 1 with
+    t = 1 is fine (loss 0). A target given as a Value (a traced input, see the module
+    docstring) always takes both terms, the same graph for every target value, so p
+    must then be strictly inside (0, 1). A probability that makes the loss infinite
+    (p = 0 with t > 0, or p = 1 with t < 1) raises ``ValueError``: feed the raw scores
+    to :func:`binary_cross_entropy_with_logits` instead of sigmoid outputs.
     """
     name = "binary_cross_entropy"
     terms = []
     for i, (p, t) in enumerate(_pairs(probs, targets, name)):
-        t = _number(t)  # the terms present depend on t: a Value target counts as constant
-        if not 0.0 <= p.data <= 1.0:
-            raise ValueError(f"{name}: probability {i} is {p.data!r}, outside [0, 1]")
-        if not 0.0 <= t <= 1.0:
-            raise ValueError(f"{name}: target {i} is {t!r}, outside [0, 1]")
-        if (p.data == 0.0 and t > 0.0) or (p.data == 1.0 and t < 1.0):
+        if not _inside(p, 0.0, 1.0):
+            raise ValueError(f"{name}: probability {i} is {_shown(p)!r}, outside [0, 1]")
+        if not _inside(t, 0.0, 1.0):
+            raise ValueError(f"{name}: target {i} is {_shown(t)!r}, outside [0, 1]")
+        traced = isinstance(t, Value)
+        if (p <= 0.0 and (traced or t > 0.0)) or (p >= 1.0 and (traced or t < 1.0)):
+            weight = "given as a Value (both terms are computed)" if traced else repr(t)
             raise ValueError(
-                f"{name}: probability {i} is exactly {p.data!r} with target {t!r}, so the "
-                "loss is log(0) = -inf (the sigmoid saturated in float64). Use "
+                f"{name}: probability {i} is exactly {_shown(p)!r} with target {weight}, so "
+                "the loss takes log(0) = -inf (the sigmoid saturated in float64). Use "
                 "binary_cross_entropy_with_logits on the scores before the sigmoid: it is "
                 "finite and exact there."
             )
-        term = None
-        if t != 0.0:
-            term = p.log() * t
-        if t != 1.0:
-            other = (1.0 - p).log() * (1.0 - t)
-            term = other if term is None else term + other
+        if traced:  # one graph for every target value: no term is left out
+            term = p.log() * t + (1.0 - p).log() * (1.0 - t)
+        else:
+            term = None
+            if t != 0.0:
+                term = p.log() * t
+            if t != 1.0:
+                other = (1.0 - p).log() * (1.0 - t)
+                term = other if term is None else term + other
         terms.append(-term)  # type: ignore[operator]
     return _reduce(terms, reduction, name)
 
@@ -171,10 +197,10 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str =
     name = "binary_cross_entropy_with_logits"
     terms = []
     for i, (z, t) in enumerate(_pairs(logits, targets, name)):
-        if not 0.0 <= _number(t) <= 1.0:
-            raise ValueError(f"{name}: target {i} is {_number(t)!r}, outside [0, 1]")
+        if not _inside(t, 0.0, 1.0):
+            raise ValueError(f"{name}: target {i} is {_shown(t)!r}, outside [0, 1]")
         sp = z.softplus()
-        # a Value target (compiled step) always takes the general form: no branch on it
+        # a Value target (a traced input) always takes the general form: no branch on it
         terms.append(sp if type(t) is float and t == 0.0 else sp - z * t)
     return _reduce(terms, reduction, name)
 
@@ -214,6 +240,12 @@ def softmax(logits: Sequence[Scalar]) -> list[Value]:
 
 def _class_index(t: Any, k: int, where: str) -> int:
     """``t`` as an int in [0, k): an int or numpy integer, never a bool or a float."""
+    if isinstance(t, Value):
+        raise TypeError(
+            f"cross_entropy: target{where} is a Value (a traced input?); a class index picks "
+            "a term, so it cannot be traced: give the target as one-hot class weights "
+            "(a list of k numbers), as nn.train(compile='batch') does"
+        )
     if not (is_real(t) and isinstance(t, numbers.Integral)):
         raise TypeError(
             f"cross_entropy: target{where} must be a class index (int), not {type(t).__name__} "
@@ -225,12 +257,47 @@ def _class_index(t: Any, k: int, where: str) -> int:
     return index
 
 
+def _class_term(lsm: list[Value], t: Any, where: str) -> Value:
+    """−Σₖ tₖ · log softmax(z)ₖ for a list of K target weights (one-hot or soft), or
+    −log softmax(z)[t] for a class index."""
+    if not _is_seq(t):
+        return -lsm[_class_index(t, len(lsm), where)]
+    if len(t) != len(lsm):
+        raise ValueError(
+            f"cross_entropy: target{where} has {len(t)} class weights but there are "
+            f"{len(lsm)} logits"
+        )
+    terms = []
+    for k, (lk, tk) in enumerate(zip(lsm, t, strict=True)):
+        tk = _target(tk, "cross_entropy", f"{where}[{k}]")
+        if not _inside(tk, 0.0, 1.0):
+            raise ValueError(
+                f"cross_entropy: target{where}[{k}] is {_shown(tk)!r}; class weights "
+                "(one-hot or probabilities) must be in [0, 1]"
+            )
+        if isinstance(tk, Value):
+            terms.append(lk * tk)  # a traced input: every term, whatever its value
+        elif tk == 1.0:
+            terms.append(lk)
+        elif tk != 0.0:
+            terms.append(lk * tk)
+    if not terms:
+        raise ValueError(f"cross_entropy: target{where} gives every class weight 0")
+    return -_total(terms)
+
+
 def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Value:
     """−log softmax(z)[target] = logsumexp(z) − z_target, stable for any logits.
 
-    One example: ``logits`` is a list of K Values and ``target`` a class index. A batch:
-    a list of such lists and a list of indices (averaged over examples by default).
-    Gradient with respect to zᵢ: softmax(z)ᵢ − [i = target].
+    One example: ``logits`` is a list of K Values and ``target`` a class index, or a
+    list of K class weights in [0, 1] (one-hot, or probabilities as PyTorch's soft
+    targets), giving −Σₖ tₖ log softmax(z)ₖ. A batch: a list of such lists and a list of
+    indices, or a list of weight lists (averaged over examples by default). Gradient
+    with respect to zᵢ: softmax(z)ᵢ Σₖ tₖ − tᵢ (softmax(z)ᵢ − [i = target] for an index).
+
+    A class index picks a term, so it cannot be a traced input (``engine.compile``,
+    ``engine.vmap``): trace with one-hot weights, given as Values; their graph is the
+    same for every class, and the loss equals the index form's to the last bit.
     """
     logits, target = to_lists(logits), to_lists(target)
     if not _is_seq(logits) or not logits:
@@ -242,13 +309,14 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Value:
                 f"got {target!r}"
             )
         batch = list(zip(logits, target, strict=True))
+        single = False
     else:
         batch = [(logits, target)]
+        single = True
     terms = []
     for i, (zs, t) in enumerate(batch):
-        where = f" [{i}]" if len(batch) > 1 or _is_seq(target) else ""
-        lsm = log_softmax(zs)
-        terms.append(-lsm[_class_index(t, len(lsm), where)])
+        where = "" if single else f" [{i}]"
+        terms.append(_class_term(log_softmax(zs), t, where))
     return _reduce(terms, reduction, "cross_entropy")
 
 
@@ -257,9 +325,11 @@ def hinge_loss(scores: Any, targets: Any, reduction: str = "mean") -> Value:
     name = "hinge_loss"
     terms = []
     for i, (s, t) in enumerate(_pairs(scores, targets, name)):
-        if _number(t) not in (-1.0, 1.0):
+        # |t| = 1: the same comparison results for both labels, so a guard (see _inside)
+        # holds for every valid sample of a replay
+        if not _inside(abs(t), 1.0, 1.0):
             raise ValueError(
-                f"{name}: target {i} is {_number(t)!r}; the hinge loss needs labels -1 or +1 "
+                f"{name}: target {i} is {_shown(t)!r}; the hinge loss needs labels -1 or +1 "
                 "(map 0/1 labels with 2*y - 1)"
             )
         terms.append((1.0 - s * t).relu())

@@ -23,6 +23,19 @@ how labels are read for each:
 
 Any other callable ``loss(predictions, targets) -> Value`` is used as given (no
 accuracy). Labels may be any real number type (numpy integers too), not bools.
+
+Three ways to run a step, the same numbers from each (``train(compile=...)``):
+
+* ``False``: eager, every sample's graph built and walked (:func:`train_step`);
+* ``True``: :class:`CompiledStep`, the batch traced once by :func:`engine.compile`
+  and replayed as straight-line Python (best for small full-batch problems);
+* ``"batch"``: :class:`BatchStep`, one *sample* traced by :func:`engine.vmap` and
+  replayed over the whole mini-batch as numpy arrays, for real data sets. The targets
+  are then inputs of the trace: cross-entropy's class indices become one-hot rows,
+  since an index cannot be a traced input.
+
+:func:`predict` and :func:`evaluate` replay the model the same way when given many
+samples (:data:`BATCH_FROM`).
 """
 
 from __future__ import annotations
@@ -32,21 +45,32 @@ import numbers
 import random
 import sys
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tqdm import tqdm
 
-from engine import CompiledFunction, Value, no_grad
+from engine import CompiledFunction, TraceError, Value, no_grad
 from engine import compile as compile_fn
 from engine.checks import is_real, to_float
 from nn import losses
-from nn.module import Module
+from nn.module import Module, _cached_parameters
 from nn.optim import SGD, Optimizer
 from nn.seeding import make_rng
 
-__all__ = ["LOSSES", "CompiledStep", "History", "evaluate", "predict", "train", "train_step"]
+__all__ = [
+    "BATCH_FROM",
+    "LOSSES",
+    "BatchStep",
+    "CompiledStep",
+    "History",
+    "evaluate",
+    "predict",
+    "train",
+    "train_step",
+]
 
 LossFn = Callable[[Any, Any], Value]
 AccuracyFn = Callable[[list[Any], list[Any]], float]
@@ -139,6 +163,9 @@ class _Task:
     #: whether the loss's graph has the same shape for every target value, so that a
     #: compiled step can take the targets as inputs (else they are baked into a trace)
     uniform_in_targets: bool = False
+    #: whether batch replay (``compile="batch"``) gives the loss one-hot targets in
+    #: place of the class indices (an index picks a term: it cannot be a traced input)
+    one_hot: bool = False
 
 
 def _identity(y: Sequence[Any]) -> list[Any]:
@@ -163,7 +190,7 @@ _TASKS: dict[Callable[..., Value], _Task] = {
         lambda y: _binary_labels(y, "bce", 0.0, soft=True),
         _score_accuracy(0.5, 0.5),
     ),
-    losses.cross_entropy: _Task(losses.cross_entropy, _identity, _argmax_accuracy),
+    losses.cross_entropy: _Task(losses.cross_entropy, _identity, _argmax_accuracy, one_hot=True),
     losses.mse_loss: _Task(losses.mse_loss, _identity, None, uniform_in_targets=True),
 }
 
@@ -285,6 +312,168 @@ def _hashable(x: Any) -> Any:
     return x
 
 
+# --- batch replay (engine.vmap) ----------------------------------------------------------
+#
+# numpy is imported here only when a batch path runs (through engine.vmap), so that
+# ``import nn`` works without it, as ``import engine`` does.
+
+
+def _n_outputs(model: Callable[[Any], Any], row: Any) -> int | None:
+    """How many numbers the model outputs (None for one scalar), from one eager call."""
+    with no_grad():
+        out = model(list(row))
+    return len(out) if isinstance(out, (list, tuple)) else None
+
+
+def _one_hot(labels: Sequence[Any], k: int | None, what: str) -> Any:
+    """Class indices as an (N, k) array of one-hot rows, each index checked."""
+    import numpy as np
+
+    if k is None:
+        raise ValueError(
+            f"{what}: cross_entropy needs a model with one output per class (a list of "
+            "scores); this model returns one number"
+        )
+    out = np.zeros((len(labels), k))
+    for i, t in enumerate(labels):
+        if not (is_real(t) and isinstance(t, numbers.Integral)):
+            raise TypeError(
+                f"{what}: label {i} must be a class index (int), not {type(t).__name__} ({t!r})"
+            )
+        index = int(t)
+        if not 0 <= index < k:
+            raise ValueError(f"{what}: label {i} is {t}, but the model has {k} outputs (classes)")
+        out[i, index] = 1.0
+    return out
+
+
+def _rows(X: Any, what: str) -> Any:
+    """X as an (N, d) float64 array: one row of input numbers per sample."""
+    import numpy as np
+
+    try:
+        arr = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{what}: X must be rows of numbers of one length ({e})") from None
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{what}: X must be a list of rows (shape (N, inputs)), got shape {arr.shape}"
+        )
+    return arr
+
+
+def _batch_targets(task: _Task, labels: Sequence[Any], n_outputs: int | None, what: str) -> Any:
+    """The converted labels as the array the batch replay feeds the loss: one-hot rows
+    for cross-entropy, else the labels as they are, (N,) or (N, k)."""
+    import numpy as np
+
+    if task.one_hot:
+        return _one_hot(labels, n_outputs, what)
+    try:
+        return np.asarray(labels, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{what}: the targets must be numbers or rows of numbers ({e})") from None
+
+
+class BatchStep:
+    """:func:`train_step` replayed over the whole batch by :func:`engine.vmap`.
+
+    The model and the loss are traced on one sample, ``f(x, t) = loss(model(x), t) +
+    l2 · Σ p²``, and the recorded graph runs over the batch as numpy: the step's loss
+    is the batch mean of the per-sample losses (the same number as eager's mean loss,
+    to rounding) and the parameters' grads are the batch means of the per-sample
+    gradients. Batches of any size share the trace. The targets are inputs of the
+    trace (one-hot rows for cross-entropy), so the loss must be trace-safe (every
+    loss of :mod:`nn.losses` is; a loss of your own must not read a target's or a
+    prediction's ``.data`` to decide what to compute, see :func:`engine.vmap`).
+    """
+
+    def __init__(
+        self, model: Callable[[Any], Any], task: _Task, l2: float, l2_params: Sequence[Value]
+    ):
+        from engine import vmap  # imports numpy
+
+        self.model = model
+        self.task = task
+        self.l2 = l2
+        self.l2_params = l2_params
+        self.replay = vmap(self._sample_loss, has_aux=True)
+
+    def _sample_loss(self, x: list[Any], t: Any) -> tuple[Value, Any]:
+        """One sample's loss (+ the L2 term) and its prediction: what is traced."""
+        pred = self.model(x)
+        loss = self.task.loss(pred, t)
+        if self.l2:
+            loss = loss + losses.l2_penalty(self.l2_params, self.l2)
+        return loss, pred
+
+    def __call__(
+        self, optimizer: Optimizer, inputs: Any, targets: Any, labels: Sequence[Any]
+    ) -> tuple[float, float | None]:
+        """One step on a batch: ``inputs`` an (N, d) array, ``targets`` an (N,) or (N, k)
+        array as the loss takes them (one-hot rows for cross-entropy), ``labels`` the
+        labels (for the accuracy); returns (loss, accuracy) before the update."""
+        if isinstance(self.model, Module):
+            self.model.zero_grad()
+        optimizer.zero_grad()
+        value, preds = self.replay(inputs, targets)
+        optimizer.step()
+        accuracy: float | None = None
+        if self.task.accuracy is _argmax_accuracy:  # the same count, on the array
+            hits = int((preds.argmax(axis=1) == targets.argmax(axis=1)).sum())
+            accuracy = hits / len(labels)
+        elif self.task.accuracy is not None:
+            accuracy = self.task.accuracy(preds.tolist(), list(labels))
+        return value, accuracy
+
+
+#: The batched predictors of models: model -> {kind: (stamp, loss, function)}, one per
+#: kind (predict, evaluate; strict or not). The stamp is the model's parameter list, the
+#: same object while its structure is unchanged (the cache of :meth:`Module.parameters`),
+#: so a function traced on the model is reused until then, and for the same loss.
+_REPLAYS: weakref.WeakKeyDictionary[Any, dict[Any, tuple[Any, Any, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _replay_for(model: Callable[[Any], Any], kind: Any, loss: Any, build: Callable[[], Any]) -> Any:
+    """``build()``'s batched function for ``model`` (and ``loss``), kept while the model's
+    structure is unchanged (Modules only; another callable gets a new one every time).
+    One is kept per kind: another loss replaces it, so nothing piles up."""
+    if not isinstance(model, Module):
+        return build()
+    stamp = _cached_parameters(model) if type(model).parameters is Module.parameters else None
+    try:
+        kept = _REPLAYS.setdefault(model, {})
+    except TypeError:  # not weakly referable or not hashable
+        return build()
+    entry = kept.get(kind)
+    if entry is not None and stamp is not None and entry[0] is stamp and entry[1] is loss:
+        return entry[2]
+    fn = build()
+    kept[kind] = (stamp, loss, fn)
+    return fn
+
+
+#: ``predict``/``evaluate`` replay the model over the batch (engine.vmap) from this many
+#: samples on, unless told (``batched=``); below it, tracing costs more than it saves.
+BATCH_FROM = 64
+
+
+def _use_batch(batched: bool | None, n: int) -> bool:
+    if batched is None:
+        if n < BATCH_FROM:
+            return False
+        try:
+            import numpy  # noqa: F401
+        except ImportError:  # pragma: no cover - numpy is a dependency
+            return False
+        return True
+    if not isinstance(batched, bool):
+        raise TypeError(f"batched must be True, False or None, not {batched!r}")
+    return batched
+
+
 # --- the loop ----------------------------------------------------------------------------
 
 
@@ -327,7 +516,7 @@ def train(
     seed: int | None = None,
     rng: random.Random | None = None,
     progress: bool | None = None,
-    compile: bool = False,
+    compile: bool | str = False,
 ) -> History:
     """Train ``model`` on (X, y) for ``steps`` updates or ``epochs`` passes; the history.
 
@@ -341,14 +530,24 @@ def train(
       reshuffled every epoch with ``seed``/``rng``.
     * ``l2``: adds ``l2 · Σ p²`` over the model's parameters to the loss.
     * ``progress``: a tqdm bar; None shows it only when stderr is a terminal.
-    * ``compile``: replay each step with :func:`engine.compile` (the same numbers, many
-      times faster once traced; see :class:`CompiledStep`). The model's forward must
-      not branch on values in Python (the built-in layers and losses don't).
+    * ``compile``: ``True`` replays each step with :func:`engine.compile` (the same
+      numbers, many times faster once traced; see :class:`CompiledStep`). ``"batch"``
+      replays it with :func:`engine.vmap` (see :class:`BatchStep`): the model and loss
+      are traced on one sample and run over the whole mini-batch as numpy arrays,
+      batches of any size (the last one ragged) sharing one trace; the losses and
+      gradients are eager's to rounding (per-batch mean of per-sample losses), and
+      cross-entropy gets one-hot targets built from the labels. For real data sets
+      (thousands of samples) this is the fast one. The model's forward must not branch
+      on values in Python (the built-in layers and losses don't).
 
     micrograd's demo: ``train(MLP(2, [16, 16, 1]), X, y, loss="hinge", l2=1e-4,
     lr=linear_decay(1.0, 0.1, 100), steps=100)``.
     """
     task = _task(loss)
+    if not (
+        compile is True or compile is False or (isinstance(compile, str) and compile == "batch")
+    ):
+        raise ValueError(f"compile must be False, True or 'batch', not {compile!r}")
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} examples but y has {len(y)} labels")
     n = len(X)
@@ -382,27 +581,40 @@ def train(
     batches = _batches(n, size, shuffle=size < n, r=make_rng(seed, rng))
     show = _interactive() if progress is None else bool(progress)
 
-    step: Callable[..., tuple[float, float | None]]
-    if compile and not task.uniform_in_targets and size < n:
+    step: Callable[[Optimizer, list[int]], tuple[float, float | None]]
+    if compile == "batch":
+        rows = _rows(X, "train(compile='batch')")
+        tb = _batch_targets(task, targets, _n_outputs(model, rows[0]), "train(compile='batch')")
+        batch_step = BatchStep(model, task, l2, l2_params)
+
+        def step(opt: Optimizer, idx: list[int]) -> tuple[float, float | None]:
+            return batch_step(opt, rows[idx], tb[idx], [targets[i] for i in idx])
+
+    elif compile and not task.uniform_in_targets and size < n:
         warnings.warn(
             f"train(compile=True): with mini-batches the "
             f"{loss if isinstance(loss, str) else getattr(loss, '__name__', 'given')!r} "
             "loss runs eagerly (its "
             "graph depends on the target values, so each new batch would need a new "
-            "trace); compile pays off for it in full-batch training",
+            "trace); compile=True pays off for it in full-batch training, and "
+            "compile='batch' replays its mini-batches",
             stacklevel=2,
         )
         compile = False
-    if compile:
-        step = CompiledStep(model, task, l2, l2_params)
-    else:
+    if compile is True:
+        compiled_step = CompiledStep(model, task, l2, l2_params)
 
-        def step(opt: Optimizer, inputs: Sequence[Sequence[float]], batch_targets: Sequence[Any]):
+        def step(opt: Optimizer, idx: list[int]) -> tuple[float, float | None]:
+            return compiled_step(opt, [X[i] for i in idx], [targets[i] for i in idx])
+
+    elif compile is False:
+
+        def step(opt: Optimizer, idx: list[int]) -> tuple[float, float | None]:
             return train_step(
                 model,
                 opt,
-                inputs,
-                batch_targets,
+                [X[i] for i in idx],
+                [targets[i] for i in idx],
                 task.loss,
                 l2=l2,
                 l2_params=l2_params,
@@ -415,7 +627,7 @@ def train(
             if schedule is not None:
                 optimizer.lr = schedule(k)
             idx = next(batches)
-            value, accuracy = step(optimizer, [X[i] for i in idx], [targets[i] for i in idx])
+            value, accuracy = step(optimizer, idx)
             history.loss.append(value)
             history.lr.append(optimizer.lr)
             if accuracy is not None:
@@ -432,20 +644,89 @@ def train(
 Prediction = float | list[float]
 
 
-def predict(model: Callable[[Any], Any], X: Sequence[Sequence[float]]) -> list[Prediction]:
-    """The model's outputs on every row of X, as floats, without building a graph."""
-    out: list[Prediction] = []
-    with no_grad():
-        for row in X:
-            p = model(list(row))
-            out.append(
-                [v.data for v in p]
-                if isinstance(p, list)
-                else p.data
-                if isinstance(p, Value)
-                else float(p)
+def _as_prediction(p: Any) -> Prediction:
+    if isinstance(p, list):
+        return [v.data for v in p]
+    return p.data if isinstance(p, Value) else float(p)  # type: ignore[no-any-return]
+
+
+def _weak(model: Callable[[Any], Any]) -> Callable[[], Any]:
+    """A reference to ``model`` that does not keep it alive when it is a Module (the
+    functions kept in :data:`_REPLAYS` must not hold their own key)."""
+    if isinstance(model, Module):
+        try:
+            return weakref.ref(model)
+        except TypeError:  # a subclass without weak references (then never kept)
+            pass
+    return lambda: model
+
+
+def _output(model: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
+    ref = _weak(model)
+
+    def output(x: list[Any]) -> Any:
+        return ref()(x)
+
+    return output
+
+
+def predict(
+    model: Callable[[Any], Any],
+    X: Sequence[Sequence[float]],
+    *,
+    batched: bool | None = None,
+) -> list[Prediction]:
+    """The model's outputs on every row of X, as floats (a list per row for a model with
+    several outputs), without building a graph.
+
+    ``batched=True``: replay the model over all rows at once with :func:`engine.vmap`
+    (``backward=False``), traced on the first row. The numbers are eager's to rounding
+    (numpy's matrix products sum in another order); the trace is kept for the next
+    call while the model's structure is unchanged. ``False``: one eager forward pass
+    per row. ``None`` (the default): batched from :data:`BATCH_FROM` rows on, with
+    ``strict=True``; if the replay refuses (a Value's number read or a branch taken
+    while tracing, a sample the replay cannot compute), the rows are run eagerly
+    instead, so the answer is always eager's.
+    """
+    if _use_batch(batched, len(X)):
+        try:
+            rows = _rows(X, "predict")
+            replay = _replay_for(
+                model,
+                ("predict", batched is None),
+                None,
+                lambda: _vmap_output(_output(model), batched),
             )
-    return out
+            out: list[Prediction] = replay(rows).tolist()
+            return out
+        except _REFUSALS:
+            if batched is not None:
+                raise
+    with no_grad():
+        return [_as_prediction(model(list(row))) for row in X]
+
+
+#: What makes ``batched=None`` fall back to eager evaluation: the replay's refusals
+#: (TraceError with strict=True) and the errors of a sample it could not compute.
+_REFUSALS = (TraceError, ValueError, ArithmeticError, TypeError)
+
+
+def _vmap_output(f: Callable[..., Any], batched: bool | None) -> Any:
+    """``f`` replayed over a batch, no gradients; strict when the caller did not ask for
+    the batch (``batched=None``) and falls back to eager on a refusal."""
+    from engine import vmap  # imports numpy
+
+    return vmap(f, backward=False, strict=batched is None)
+
+
+def _eval_sample(model: Callable[[Any], Any], task: _Task) -> Callable[..., Any]:
+    ref = _weak(model)
+
+    def loss_and_prediction(x: list[Any], t: Any) -> dict[str, Any]:
+        pred = ref()(x)
+        return {"loss": task.loss(pred, t), "pred": pred}
+
+    return loss_and_prediction
 
 
 def evaluate(
@@ -454,16 +735,43 @@ def evaluate(
     y: Sequence[Any],
     *,
     loss: str | LossFn = "hinge",
+    batched: bool | None = None,
 ) -> tuple[float, float | None]:
-    """(loss, accuracy) on (X, y) without building a graph; accuracy None for regression."""
+    """(loss, accuracy) on (X, y) without building a graph; accuracy None for regression.
+
+    ``batched`` as for :func:`predict` (by default batched from :data:`BATCH_FROM`
+    samples on, eager when the replay refuses): the model and the loss are replayed
+    over all samples with :func:`engine.vmap` (``backward=False``), the loss being the
+    mean of the per-sample losses (eager's mean to rounding), the accuracy counted from
+    the same predictions. A loss function of your own must then be trace-safe. One
+    case only eager evaluates: ``"bce"`` with a probability of exactly 0 or 1 (a
+    saturated sigmoid) whose target makes that term vanish.
+    """
     task = _task(loss)
     if len(X) != len(y) or len(X) == 0:  # len(): X may be a numpy array
         raise ValueError(
             f"X ({len(X)} examples) and y ({len(y)} labels) must match and not be empty"
         )
     targets = task.labels(y)
+    if _use_batch(batched, len(X)):
+        try:
+            rows = _rows(X, "evaluate")
+            tb = _batch_targets(task, targets, _n_outputs(model, rows[0]), "evaluate")
+            replay = _replay_for(
+                model,
+                ("evaluate", batched is None),
+                task.loss,
+                lambda: _vmap_output(_eval_sample(model, task), batched),
+            )
+            out = replay(rows, tb)
+            value = float(out["loss"].mean())
+            preds = out["pred"].tolist()
+            return value, task.accuracy(preds, targets) if task.accuracy else None
+        except _REFUSALS:
+            if batched is not None:
+                raise
     with no_grad():
-        preds = [model(list(row)) for row in X]
-        value = task.loss(preds, targets).data
-    accuracy = task.accuracy(preds, targets) if task.accuracy is not None else None
-    return value, accuracy
+        eager_preds = [model(list(row)) for row in X]
+        eager_value = task.loss(eager_preds, targets).data
+    accuracy = task.accuracy(eager_preds, targets) if task.accuracy is not None else None
+    return eager_value, accuracy

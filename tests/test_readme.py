@@ -85,7 +85,7 @@ def test_installing_is_quiet_by_configuration() -> None:
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert '\nlicense = "MIT"\n' in text
     assert 'package-dir = { "" = "." }' in text
-    assert 'requires = ["setuptools>=77"]' in text  # SPDX license strings need 77
+    assert 'requires = ["setuptools>=77", "Cython>=3.0,<4"]' in text  # SPDX: 77
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ True
 
 ``viz.draw_dot(y)`` returns a ``graphviz.Digraph`` (shown inline by Jupyter) and
 ``viz.render(y, "graph.svg")`` writes a picture. The plots (``viz.plot_decision_boundary``,
-``viz.plot_training_curves``, ``viz.plot_nudge``) need matplotlib
+``viz.plot_training_curves``, ``viz.plot_nudge``, ``viz.plot_digits``,
+``viz.plot_confusion_matrix``) need matplotlib
 (``pip install 'chainrule[plot]'``), which is imported only when they are called.
 ``viz.step_through(y)`` records the forward and backward pass node by node and
 shows them as a page to step through (``.save("steps.html")``, inline in Jupyter,
@@ -59,7 +60,14 @@ _check_not_shadowed("engine", "nn")
 from viz.dot import draw_dot, to_dot
 from viz.graph import DEFAULT_MAX_NODES, Edge, Graph, Node, collect
 from viz.layer_view import draw_layer_view, layer_view_dot, render_layer_view
-from viz.plots import plot_decision_boundary, plot_nudge, plot_training_curves
+from viz.plots import (
+    confusion_matrix,
+    plot_confusion_matrix,
+    plot_decision_boundary,
+    plot_digits,
+    plot_nudge,
+    plot_training_curves,
+)
 from viz.render import GraphvizError, GraphvizNotFoundError, render
 from viz.step_page import StepThrough, step_through
 
@@ -71,12 +79,15 @@ __all__ = [
     "GraphvizNotFoundError",
     "Node",
     "collect",
+    "confusion_matrix",
     "draw_dot",
     "draw_layer_view",
     "layer_view_dot",
     "plot_nudge",
     "render_layer_view",
+    "plot_confusion_matrix",
     "plot_decision_boundary",
+    "plot_digits",
     "plot_training_curves",
     "render",
     "to_dot",

@@ -594,15 +594,36 @@ def _write_layer_view(record: Any, path_text: str, digits: int) -> bool:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Train MLP(2, [16, 16, 1]) on moons and write the plots and a graph of one neuron."""
-    from viz.demo import run_demo
+    """Train on moons, MLP(2, [16, 16, 1]), or on the 8×8 digits, MLP(64, [32, 10]); plot."""
+    from viz.demo import DIGITS_BATCH_SIZE, DIGITS_EPOCHS, MOONS_STEPS, run_demo, run_digits_demo
 
-    if args.steps < 1:
-        raise UsageError(f"--steps must be at least 1, got {args.steps}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out!r} is a file, not a directory")
-    return run_demo(steps=args.steps, seed=args.seed, out=out, compile=not args.eager)
+    if args.data == "moons":
+        for option, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+            if value is not None:
+                raise UsageError(
+                    f"{option} is for --data digits; the moons demo trains full-batch for --steps"
+                )
+        steps = MOONS_STEPS if args.steps is None else args.steps
+        if steps < 1:
+            raise UsageError(f"--steps must be at least 1, got {steps}")
+        return run_demo(steps=steps, seed=args.seed, out=out, compile=not args.eager)
+    if args.steps is not None:
+        raise UsageError("--steps is for --data moons; the digits demo trains for --epochs")
+    if args.eager:
+        raise UsageError(
+            "--eager is for --data moons; the digits demo trains with batch replay "
+            "(engine.vmap): eager, it would take many minutes"
+        )
+    epochs = DIGITS_EPOCHS if args.epochs is None else args.epochs
+    batch_size = DIGITS_BATCH_SIZE if args.batch_size is None else args.batch_size
+    if epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, got {epochs}")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    return run_digits_demo(epochs=epochs, batch_size=batch_size, seed=args.seed, out=out)
 
 
 # --- steps ------------------------------------------------------------------------------
@@ -785,21 +806,41 @@ def build_parser() -> argparse.ArgumentParser:
     demo = _subparser(
         sub,
         "demo",
-        "train a small network on the moons data and write plots and a graph",
-        "Train MLP(2, [16, 16, 1]) on 100 moons points (hinge loss, L2 1e-4, SGD with the\n"
-        "learning rate decaying from 1.0 to 0.1), print the loss and accuracy, and write\n"
-        "into DIR: decision_boundary.png, training_curves.png and neuron.svg (the graph of\n"
-        "one neuron with its grads; neuron.dot when Graphviz is not installed).",
-        "example:\n  chainrule demo --steps 100 --seed 0 --out out/",
+        "train a small network (moons, or the 8x8 digits) and write plots",
+        "--data moons (the default): train MLP(2, [16, 16, 1]) on 100 moons points (hinge\n"
+        "loss, L2 1e-4, SGD with the learning rate decaying from 1.0 to 0.1), print the loss\n"
+        "and accuracy, and write into DIR: decision_boundary.png, training_curves.png and\n"
+        "neuron.svg (the graph of one neuron with its grads; neuron.dot without Graphviz).\n\n"
+        "--data digits: train MLP(64, [32, 10]) on the 8x8 handwritten digits (1,797 images,\n"
+        "80% for training, 20% held out for the test) with batch replay (the model is\n"
+        "written on scalars, each mini-batch runs as numpy arrays: engine.vmap), softmax\n"
+        "cross-entropy and Adam, print the loss and accuracy per epoch and on the test set,\n"
+        "and write into DIR: digits_predictions.png (test digits with their predicted\n"
+        "labels, the wrong ones in red), digits_confusion.png and digits_training.png.",
+        "example:\n  chainrule demo --steps 100 --seed 0 --out out/\n"
+        "  chainrule demo --data digits --epochs 20 --batch-size 32",
     )
     add = demo.add_argument
-    add("--steps", type=int, default=100, metavar="N", help="training steps (default 100)")
+    add(
+        "--data",
+        choices=("moons", "digits"),
+        default="moons",
+        help="the data set (default moons)",
+    )
+    add("--steps", type=int, metavar="N", help="moons: training steps (default 100)")
+    add(
+        "--epochs",
+        type=int,
+        metavar="E",
+        help="digits: passes over the training set (default 20)",
+    )
+    add("--batch-size", type=int, metavar="B", help="digits: mini-batch size (default 32)")
     add("--seed", type=int, default=0, metavar="S", help="seed of the data and weights (default 0)")
     add("--out", default="out", metavar="DIR", help="output directory (default out/)")
     add(
         "--eager",
         action="store_true",
-        help="run every step eagerly (by default the step is compiled once, with "
+        help="moons: run every step eagerly (by default the step is compiled once, with "
         "engine.compile, when there are enough steps for it to pay off)",
     )
     demo.set_defaults(run=cmd_demo)

@@ -1,8 +1,15 @@
-"""The main job of ``chainrule demo``: train on moons, then write plots and a graph.
+"""The main job of ``chainrule demo``: train on moons or on the 8×8 digits, then write plots.
 
-micrograd's demo, with chainrule's pieces: ``MLP(2, [16, 16, 1])`` (relu hidden
-layers, a raw score out), 100 moons points with noise 0.1, the hinge loss with an
-L2 penalty of 1e-4, SGD with the learning rate decaying linearly from 1.0 to 0.1.
+:func:`run_demo` (``--data moons``, the default) is micrograd's demo with chainrule's
+pieces: ``MLP(2, [16, 16, 1])`` (relu hidden layers, a raw score out), 100 moons points
+with noise 0.1, the hinge loss with an L2 penalty of 1e-4, SGD with the learning rate
+decaying linearly from 1.0 to 0.1; it writes the decision boundary, the training curves
+and the graph of one neuron.
+
+:func:`run_digits_demo` (``--data digits``) trains ``MLP(64, [32, 10])`` on the 8×8
+handwritten digits with batch replay (``nn.train(compile="batch")``: the model is still
+written on scalars, each mini-batch runs as numpy arrays), softmax cross-entropy and
+Adam, and writes test digits with their predicted labels and the confusion matrix.
 """
 
 from __future__ import annotations
@@ -12,8 +19,19 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["NOISE", "N_POINTS", "RESOLUTION", "neuron_graph", "run_demo"]
+__all__ = [
+    "DIGITS_BATCH_SIZE",
+    "DIGITS_EPOCHS",
+    "MOONS_STEPS",
+    "NOISE",
+    "N_POINTS",
+    "RESOLUTION",
+    "neuron_graph",
+    "run_demo",
+    "run_digits_demo",
+]
 
+MOONS_STEPS = 100
 N_POINTS = 100
 NOISE = 0.1
 SIZES = [16, 16, 1]
@@ -52,7 +70,7 @@ def _pick_input(model: Any, X: list[list[float]]) -> list[float]:
 
 
 def run_demo(
-    steps: int = 100,
+    steps: int = MOONS_STEPS,
     seed: int = 0,
     out: Path = Path("out"),
     stream: TextIO | None = None,
@@ -141,4 +159,157 @@ def run_demo(
     say("wrote " + ", ".join(str(p) for p in written))
     for note in notes:
         say(f"note: {note}")
+    return 0
+
+
+# --- digits -------------------------------------------------------------------------------
+
+DIGITS_SIZES = [32, 10]
+DIGITS_EPOCHS = 20
+DIGITS_BATCH_SIZE = 32
+#: Adam's learning rate for the digits demo.
+DIGITS_LR = 0.01
+#: The share of the 1,797 images held out for the test (360 of them).
+DIGITS_TEST_SIZE = 0.2
+#: The digits' largest pixel intensity (4×4 blocks of a 32×32 bitmap, counted: 0..16).
+PIXEL_MAX = 16
+#: Test digits drawn in digits_predictions.png: every wrong one (up to half of them), then
+#: the first right ones, in test-set order.
+SHOWN_DIGITS = 50
+
+
+def argmax(scores: Any) -> int:
+    """The index of the largest score (the first one on a tie)."""
+    values = [float(v) for v in scores]
+    return max(range(len(values)), key=values.__getitem__)
+
+
+def pick_shown(true: list[int], predicted: list[int], count: int = SHOWN_DIGITS) -> list[int]:
+    """Indices of the test digits to draw: the wrong ones first (at most half of ``count``),
+    then the first right ones, each group in test-set order."""
+    wrong = [i for i, (t, p) in enumerate(zip(true, predicted, strict=True)) if t != p]
+    right = [i for i, (t, p) in enumerate(zip(true, predicted, strict=True)) if t == p]
+    shown = wrong[: count // 2]
+    return shown + right[: count - len(shown)]
+
+
+def _epoch_rows(history: Any, n: int, batch_size: int, epochs: int) -> list[tuple[float, float]]:
+    """(loss, accuracy) of each epoch: the step values averaged with the batch sizes as weights
+    (the last batch of an epoch may be smaller), so an epoch's figure is over its n samples."""
+    per_epoch = -(-n // batch_size)
+    sizes = [batch_size] * (per_epoch - 1) + [n - batch_size * (per_epoch - 1)]
+    rows = []
+    for e in range(epochs):
+        k = slice(e * per_epoch, (e + 1) * per_epoch)
+        loss = sum(w * v for w, v in zip(sizes, history.loss[k], strict=True)) / n
+        accuracy = sum(w * v for w, v in zip(sizes, history.accuracy[k], strict=True)) / n
+        rows.append((loss, accuracy))
+    return rows
+
+
+def run_digits_demo(
+    epochs: int = DIGITS_EPOCHS,
+    batch_size: int = DIGITS_BATCH_SIZE,
+    seed: int = 0,
+    out: Path = Path("out"),
+    stream: TextIO | None = None,
+    progress: bool | None = None,
+) -> int:
+    """Train MLP(64, [32, 10]) on the 8×8 digits with batch replay; print, plot; the status (0).
+
+    The pixels are scaled from 0..16 to 0..1; the 1,797 images are split 80/20 (seeded)
+    into a training and a test set. Training: softmax cross-entropy, Adam (lr
+    ``DIGITS_LR``), mini-batches of ``batch_size`` reshuffled every epoch, each step
+    replayed over the batch as numpy arrays (``nn.train(compile="batch")``). Writes
+    ``digits_predictions.png``, ``digits_confusion.png`` and ``digits_training.png``
+    into ``out``.
+    """
+    from nn import MLP, Adam, evaluate, load_digits, predict, train, train_test_split
+    from viz.plots import (
+        confusion_matrix,
+        plot_confusion_matrix,
+        plot_digits,
+        plot_training_curves,
+        require_matplotlib,
+    )
+
+    def say(text: str = "") -> None:
+        print(text, file=stream or sys.stdout, flush=True)
+
+    pixels, y = load_digits()
+    X = [[v / PIXEL_MAX for v in row] for row in pixels]  # intensities 0..16 -> 0..1
+    X_train, X_test, y_train, y_test = train_test_split(X, y, DIGITS_TEST_SIZE, seed=seed)
+    model = MLP(len(X[0]), DIGITS_SIZES, init="fan_in", seed=seed)
+    n = len(X_train)
+    size = min(batch_size, n)
+    say(
+        f"Training MLP({len(X[0])}, {DIGITS_SIZES}) ({len(model.parameters())} parameters) on "
+        f"{n} 8x8 digits ({len(X_test)} held out for the test) for {epochs} epochs "
+        f"(seed {seed}): softmax cross-entropy, Adam lr {DIGITS_LR}, mini-batches of {size}, "
+        "batch replay"
+    )
+    started = time.perf_counter()
+    history = train(
+        model,
+        X_train,
+        y_train,
+        loss="cross_entropy",
+        optimizer=Adam(model.parameters(), lr=DIGITS_LR),
+        epochs=epochs,
+        batch_size=size,
+        seed=seed,
+        progress=progress,
+        compile="batch",
+    )
+    steps = len(history)
+    say(f"trained in {time.perf_counter() - started:.1f} s ({steps} steps, traced once)")
+    say(f"{'epoch':>6}  {'loss':>9}  {'accuracy':>8}   (on the training batches)")
+    rows = _epoch_rows(history, n, size, epochs)
+    for e, (loss, accuracy) in enumerate(rows):
+        if e < 3 or (e + 1) % 5 == 0 or e == epochs - 1:
+            say(f"{e + 1:>6}  {loss:>9.4f}  {accuracy:>8.1%}")
+    test_loss, _ = evaluate(model, X_test, y_test, loss="cross_entropy")
+    predicted = [argmax(p) for p in predict(model, X_test)]
+    true = [int(t) for t in y_test]
+    counts = confusion_matrix(true, predicted, n_classes=DIGITS_SIZES[-1])
+    right = sum(counts[k][k] for k in range(len(counts)))
+    say(
+        f"test set: loss {test_loss:.4f}, accuracy {right / len(true):.1%} "
+        f"({right} of {len(true)} right)"
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        require_matplotlib()
+    except ImportError as e:
+        say(f"note: no plots: {e}")
+        return 0
+    shown = pick_shown(true, predicted)
+    wrong = len(true) - right
+    drawn_wrong = sum(true[i] != predicted[i] for i in shown)
+    which = f"all {wrong} wrong" if drawn_wrong == wrong else f"{drawn_wrong} of the {wrong} wrong"
+    written = [out / "digits_predictions.png", out / "digits_confusion.png"]
+    plot_digits(
+        [X_test[i] for i in shown],
+        [predicted[i] for i in shown],
+        [true[i] for i in shown],
+        written[0],
+        title=f"{len(shown)} of the {len(true)} test digits with their predicted labels: "
+        f"{which} first (red), then right ones",
+    )
+    plot_confusion_matrix(
+        true,
+        predicted,
+        written[1],
+        n_classes=DIGITS_SIZES[-1],
+        title=f"test set: {right} of {len(true)} right ({right / len(true):.1%})",
+    )
+    written.append(out / "digits_training.png")
+    plot_training_curves(
+        {"loss": [r[0] for r in rows], "accuracy": [r[1] for r in rows]},
+        written[-1],
+        title=f"MLP(64, {DIGITS_SIZES}) on the digits: mean over each epoch's batches",
+        xlabel="epoch",
+    )
+    say("wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -220,3 +220,99 @@ def test_numbers_may_be_numpy_scalars_and_fractions() -> None:
         make_moons(True)
     with pytest.raises(TypeError, match="a fraction or a count, not True"):
         train_test_split(X, y, True)
+
+
+# --- the shipped digits ------------------------------------------------------------------
+
+DIGITS_SHA256 = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
+#: images per digit 0..9 in UCI's optdigits.tes (scikit-learn's load_digits)
+DIGITS_PER_LABEL = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+
+
+def test_the_digits_file_is_the_one_whose_source_and_licence_are_written_beside_it() -> None:
+    import hashlib
+    from importlib import resources
+
+    from nn.data import DIGITS_FILE
+
+    data = resources.files("nn").joinpath(DIGITS_FILE).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == DIGITS_SHA256
+    readme = resources.files("nn").joinpath("datasets/README.md").read_text(encoding="utf-8")
+    assert DIGITS_SHA256 in readme
+    assert "CC BY 4.0" in readme and "https://doi.org/10.24432/C50P49" in readme
+
+
+def test_the_package_data_ships_the_digits_file() -> None:
+    """pyproject's package-data must list the file, or an installed (not editable)
+    chainrule would have no digits."""
+    import fnmatch
+
+    from nn.data import DIGITS_FILE
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    with open("pyproject.toml", "rb") as f:
+        setuptools = tomllib.load(f)["tool"]["setuptools"]
+    assert "nn.datasets" in setuptools["packages"]  # a folder of data, named as a package
+    patterns = setuptools["package-data"]["nn.datasets"]
+    folder, name = DIGITS_FILE.split("/")
+    assert folder == "datasets"
+    assert any(fnmatch.fnmatch(name, p) for p in patterns)
+    assert "README.md" in patterns
+
+
+def test_load_digits_shape_labels_and_pixels() -> None:
+    from nn import load_digits
+
+    X, y = load_digits()
+    assert len(X) == len(y) == 1797
+    assert all(len(row) == 64 and all(type(v) is float for v in row) for row in X)
+    assert all(type(t) is int for t in y)
+    assert [y.count(k) for k in range(10)] == DIGITS_PER_LABEL
+    pixels = {v for row in X for v in row}
+    assert pixels == {float(v) for v in range(17)}
+    assert y[:10] == list(range(10))  # the file's order, as scikit-learn's
+    assert X[0][:8] == [0.0, 0.0, 5.0, 13.0, 9.0, 1.0, 0.0, 0.0]  # the top row of a 0
+    X2, _ = load_digits()
+    X2[0][0] = 99.0
+    assert load_digits()[0][0][0] == 0.0  # every call gives fresh lists
+
+
+def test_digits_split_is_deterministic_with_a_seed() -> None:
+    from nn import load_digits
+
+    X, y = load_digits()
+    a = train_test_split(X, y, test_size=0.2, seed=0)
+    b = train_test_split(X, y, test_size=0.2, seed=0)
+    c = train_test_split(X, y, test_size=0.2, seed=1)
+    assert a == b and a[3] != c[3]
+    X_train, X_test, y_train, y_test = a
+    assert (len(X_train), len(X_test)) == (1437, 360)
+    assert sorted(map(tuple, X_train + X_test)) == sorted(map(tuple, X))
+    assert sorted(y_train + y_test) == sorted(y)
+
+
+def test_a_damaged_digits_file_is_named(monkeypatch, tmp_path) -> None:
+    import gzip
+
+    import nn.data
+    from nn import load_digits
+
+    bad = tmp_path / "nn" / "datasets"
+    bad.mkdir(parents=True)
+    (bad / "uci_optdigits_8x8.csv.gz").write_bytes(gzip.compress(b"1,2,3\n" * 1797))
+
+    class FakeFiles:
+        @staticmethod
+        def files(package: str):
+            return tmp_path / "nn"
+
+    monkeypatch.setattr(nn.data, "resources", FakeFiles)
+    with pytest.raises(ValueError, match="line 1: expected 64 pixels"):
+        load_digits()
+    (bad / "uci_optdigits_8x8.csv.gz").write_bytes(gzip.compress(b"1,2,3\n"))
+    with pytest.raises(ValueError, match="has 1 rows, expected 1797"):
+        load_digits()
+    (bad / "uci_optdigits_8x8.csv.gz").write_bytes(b"not gzip")
+    with pytest.raises(OSError, match="cannot read the digits file"):
+        load_digits()

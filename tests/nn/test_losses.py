@@ -368,3 +368,149 @@ def test_targets_may_be_numpy_numbers_and_fractions() -> None:
     assert l2_penalty([Value(2.0)], np.float64(0.5)).data == 2.0
     with pytest.raises(TypeError, match="class index"):
         cross_entropy([1.0, 2.0], np.float64(1.0))
+
+
+# --- trace-safety: a loss traced on one sample, replayed for another ------------------------
+#
+# engine.compile (and engine.vmap) trace f once and replay the recorded graph for new
+# inputs. A loss that read a target's number to choose its terms would bake the traced
+# sample's target into every replay; these tests replay with a different target and
+# compare with eager evaluation, which chooses afresh.
+
+_TRACED_LOSSES = {
+    "bce": (lambda p, t: binary_cross_entropy(p.sigmoid(), t), [1.0, 0.0, 0.25, 0.0, 1.0]),
+    "bce_with_logits": (binary_cross_entropy_with_logits, [1.0, 0.0, 0.7, 1.0]),
+    "hinge": (hinge_loss, [1.0, -1.0, -1.0, 1.0]),
+    "mse": (mse_loss, [1.0, -3.0, 0.5]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_TRACED_LOSSES))
+def test_a_compiled_loss_replayed_with_another_target_matches_eager(name: str) -> None:
+    from engine import compile as compile_fn
+
+    loss, targets = _TRACED_LOSSES[name]
+    w = Value(0.8, label="w")
+
+    def f(x: Value, t: Value) -> Value:
+        return loss(w * x, t)
+
+    compiled = compile_fn(f)
+    for k, t in enumerate(targets):  # traced on the first target, replayed for the rest
+        x = 0.3 + 0.4 * k
+        w.grad = 0.0
+        got = compiled(x, t)
+        got_grad = w.grad
+        w.grad = 0.0
+        expected = f(Value(x), Value(t))
+        expected.backward()
+        assert got == pytest.approx(expected.data, rel=1e-15), (name, t)
+        assert got_grad == pytest.approx(w.grad, rel=1e-14, abs=1e-300), (name, t)
+    assert len(compiled._programs) == 1  # one trace served every target (no re-tracing)
+
+
+def test_compiled_cross_entropy_with_one_hot_targets_matches_the_index_form() -> None:
+    from engine import compile as compile_fn
+
+    ws = values([0.5, -1.0, 2.0])
+
+    def f(x: Value, t: list[Value]) -> Value:
+        return cross_entropy([w * x for w in ws], t)
+
+    compiled = compile_fn(f)
+    for k, label in enumerate([2, 0, 1, 1]):
+        x = 0.7 - 0.3 * k
+        one_hot = [float(c == label) for c in range(3)]
+        for w in ws:
+            w.grad = 0.0
+        got = compiled(x, one_hot)
+        got_grads = [w.grad for w in ws]
+        for w in ws:
+            w.grad = 0.0
+        expected = cross_entropy([w * Value(x) for w in ws], label)
+        expected.backward()
+        assert got == expected.data  # one-hot weights reproduce the index form exactly
+        assert got_grads == [w.grad for w in ws]
+
+
+def test_bce_with_a_value_target_computes_both_terms_for_any_target() -> None:
+    """The graph of a Value target must not depend on its number: the loss of t = 1 and
+    t = 0 differs only in the inputs, so one trace serves both."""
+    p = Value(0.25)
+    one, zero = binary_cross_entropy(p, Value(1.0)), binary_cross_entropy(p, Value(0.0))
+    assert one.data == pytest.approx(-math.log(0.25), rel=1e-15)
+    assert zero.data == pytest.approx(-math.log(0.75), rel=1e-15)
+    assert binary_cross_entropy(p, Value(1.0)).data == binary_cross_entropy(p, 1.0).data
+    with pytest.raises(ValueError, match="given as a Value"):
+        binary_cross_entropy(Value(1.0), Value(1.0))  # both terms: log(1 - 1)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: binary_cross_entropy(Value(0.5), Value(1.5)), r"target 0 is 1\.5, outside"),
+        (lambda: binary_cross_entropy(Value(1.5), Value(1.0)), r"probability 0 is 1\.5"),
+        (lambda: binary_cross_entropy_with_logits(Value(0.5), Value(-0.5)), "outside"),
+        (lambda: hinge_loss(Value(0.5), Value(0.0)), "labels -1 or \\+1"),
+        (lambda: cross_entropy([0.0, 1.0], [Value(1.5), Value(0.0)]), r"\[0\] is 1\.5"),
+    ],
+)
+def test_value_targets_are_checked_with_comparisons(call, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_a_compiled_replay_checks_a_value_target_again() -> None:
+    """The range checks are comparisons, so the trace keeps them as guards: a replay
+    with a bad target does not run the frozen graph but eager code, which refuses it."""
+    from engine import compile as compile_fn
+
+    compiled = compile_fn(lambda s, t: hinge_loss(s, t))
+    assert compiled(0.5, 1.0) == 0.5
+    assert compiled(0.5, -1.0) == 1.5
+    with pytest.raises(ValueError, match="labels -1 or \\+1"):
+        compiled(0.5, 0.0)
+
+
+@pytest.mark.parametrize(
+    "logits, target, message",
+    [
+        ([1.0, 2.0], [1.0], "1 class weights but there are 2 logits"),
+        ([1.0, 2.0], [0.0, 0.0], "every class weight 0"),
+        ([1.0, 2.0], [True, False], "not bool"),
+        ([1.0, 2.0], Value(1.0), "cannot be traced: give the target as one-hot"),
+        ([[1.0, 2.0]], [[0.5, 0.5, 0.0]], r"target \[0\] has 3 class weights"),
+    ],
+)
+def test_cross_entropy_weight_target_errors(logits, target, message) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        cross_entropy(logits, target)
+
+
+def test_cross_entropy_soft_targets() -> None:
+    zs = values([1.0, 2.0, 0.5])
+    out = cross_entropy(zs, [0.25, 0.75, 0.0])
+    lsm = [v.data for v in log_softmax([1.0, 2.0, 0.5])]
+    assert out.data == pytest.approx(-(0.25 * lsm[0] + 0.75 * lsm[1]), rel=1e-15)
+    assert gradcheck(lambda *v: cross_entropy(list(v), [0.25, 0.75, 0.0]), 1.0, 2.0, 0.5)
+    batch = cross_entropy([values([1.0, 2.0]), values([0.0, 3.0])], [[1.0, 0.0], [0.0, 1.0]])
+    assert batch.data == cross_entropy([values([1.0, 2.0]), values([0.0, 3.0])], [0, 1]).data
+
+
+@pytest.mark.parametrize("name", sorted(_TRACED_LOSSES))
+def test_a_vmapped_loss_gives_every_sample_its_own_target(name: str) -> None:
+    """engine.vmap traces the loss on sample 0 and runs the graph for all: each sample's
+    loss and gradient must be eager's for that sample's own target."""
+    np = pytest.importorskip("numpy")
+    from engine import vmap
+
+    loss, targets = _TRACED_LOSSES[name]
+    w = Value(0.8, label="w")
+    xs = [0.3 + 0.4 * k for k in range(len(targets))]
+    result = vmap(lambda x, t: loss(w * x, t)).per_sample(np.array(xs), np.array(targets))
+    for k, (x, t) in enumerate(zip(xs, targets, strict=True)):
+        w.grad = 0.0
+        eager = loss(w * Value(x), Value(t))
+        eager.backward()
+        assert result.losses[k] == pytest.approx(eager.data, rel=1e-13), (name, k)
+        assert result.grads[w][k] == pytest.approx(w.grad, rel=1e-13, abs=1e-300), (name, k)

@@ -159,3 +159,63 @@ def test_rates_and_steps_may_be_numpy_scalars_and_fractions() -> None:
     assert linear_decay(1.0, np.float64(0.5), np.int64(10))(5) == 0.75
     with pytest.raises(ValueError, match="steps must be a positive int"):
         linear_decay(1.0, 0.5, 10.0)
+
+
+def test_adam_rounds_as_pytorch() -> None:
+    """Six steps against torch.optim.Adam (torch 2.13.0+cpu, float64, one thread): the
+    reference numbers below were printed by it for these parameters and gradients.
+    PyTorch's documented formula, evaluated in its implementation's order (step size
+    lr/(1 − β₁ᵗ), eps added to √v/√(1 − β₂ᵗ), m as a lerp), gives them to the last
+    bit here; the textbook order (m̂ / (√v̂ + eps)) misses the last one by an ulp."""
+    p0 = [0.5, -1.25, 2.0, 0.125]
+    params = [Value(x) for x in p0]
+    opt = Adam(params, lr=0.05, betas=(0.8, 0.99), eps=1e-8)
+    for k in range(6):
+        for i, p in enumerate(params):
+            p.grad = 0.3 * (k + 1) * (-1) ** (i + k) + 0.01 * i
+        opt.step()
+    torch_result = [0.4646392486085336, -1.217678776882445, 1.9585211041383666, 0.1512866286573641]
+    assert [p.data for p in params] == torch_result
+
+
+def test_adam_on_arrays_gives_the_same_numbers_as_the_python_loop() -> None:
+    """From NUMPY_FROM parameters on Adam steps on numpy arrays: each operation rounded
+    once, in the same order, so every number is the Python loop's to the last bit."""
+    pytest.importorskip("numpy")
+    import random
+
+    from nn.optim import NUMPY_FROM
+
+    r = random.Random(0)
+    start = [r.gauss(0.0, 1.0) for _ in range(NUMPY_FROM + 5)]
+    grads = [[r.gauss(0.0, 1.0) * 10 ** r.uniform(-4, 2) for _ in start] for _ in range(8)]
+    runs = []
+    for fast in (False, True):
+        params = [Value(x) for x in start]
+        opt = Adam(params, lr=0.03, betas=(0.85, 0.995))
+        if not fast:
+            opt._numpy = None  # the loop, whatever the size
+            opt._m, opt._v = [0.0] * len(params), [0.0] * len(params)
+        else:
+            assert opt._numpy is not None
+        for g in grads:
+            for p, gi in zip(params, g, strict=True):
+                p.grad = gi
+            opt.step()
+        runs.append([p.data for p in params])
+    assert runs[0] == runs[1]
+    assert all(type(x) is float for x in runs[1])
+
+
+def test_adam_on_arrays_refuses_a_diverging_step_and_changes_nothing() -> None:
+    pytest.importorskip("numpy")
+    from nn.optim import NUMPY_FROM
+
+    params = [Value(1.0) for _ in range(NUMPY_FROM)]
+    params[3].data = params[7].data = 1e308
+    opt = Adam(params, lr=1e308, betas=(0.0, 0.999))  # step = lr · sign(g) at t = 1
+    params[3].grad = params[7].grad = -1.0
+    before = [p.data for p in params]
+    with pytest.raises(ValueError, match=r"params\[3\] would become inf"):
+        opt.step()
+    assert [p.data for p in params] == before and opt.t == 0

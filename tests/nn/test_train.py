@@ -414,3 +414,280 @@ def test_a_history_prints_a_short_summary(moons) -> None:
     from nn import History
 
     assert str(History()) == "History(0 steps)"
+
+
+# --- compile="batch": the step replayed over the batch by engine.vmap -----------------------
+#
+# Tolerance 1e-12 relative: the batch replay computes the same per-sample numbers as eager
+# but sums them in another order (numpy's pairwise sums and matrix products against eager's
+# left-to-right chains), an error of a few ulps per sum; six steps of SGD keep it far below.
+
+
+def _rel_close(a: list[float], b: list[float], rel: float = 1e-12) -> bool:
+    return len(a) == len(b) and all(
+        abs(x - y) <= rel * max(abs(x), abs(y), 1e-300) for x, y in zip(a, b, strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("loss", "batch_size", "data", "outputs", "output_activation"),
+    [
+        ("hinge", 8, "moons", 1, "linear"),  # 30 samples: batches 8, 8, 8, 6 (ragged)
+        ("bce_with_logits", 7, "moons", 1, "linear"),
+        ("bce", 8, "moons", 1, "sigmoid"),  # both BCE terms are traced (Value targets)
+        ("mse", None, "moons", 1, "linear"),  # full batch
+        ("cross_entropy", 8, "spiral", 3, "linear"),  # one-hot targets built from the labels
+    ],
+)
+def test_batch_training_matches_eager(loss, batch_size, data, outputs, output_activation):
+    if data == "moons":
+        X, y = make_moons(30, noise=0.1, seed=3)
+    else:
+        X, y = make_spiral(30, n_classes=3, seed=3)
+    if loss == "mse":
+        y = [float(t) for t in y]
+    runs = []
+    for compile_step in (False, "batch"):
+        model = MLP(2, [6, outputs], activation="tanh", output_activation=output_activation, seed=5)
+        history = train(
+            model,
+            X,
+            y,
+            loss=loss,
+            optimizer=Adam(model.parameters(), lr=0.05),
+            steps=6,
+            batch_size=batch_size,
+            l2=1e-3,
+            seed=2,
+            compile=compile_step,
+        )
+        runs.append((history, [p.data for p in model.parameters()]))
+    (eager, eager_weights), (batch, batch_weights) = runs
+    assert _rel_close(batch.loss, eager.loss)
+    assert batch.accuracy == eager.accuracy
+    assert _rel_close(batch_weights, eager_weights)
+    assert eager.loss[0] != eager.loss[-1]  # it trained: the comparison is not vacuous
+
+
+def test_batch_training_with_mse_on_several_outputs_and_a_numpy_input():
+    np = pytest.importorskip("numpy")
+    X, y = make_moons(20, noise=0.1, seed=1)
+    Y = [[float(t), 1.0 - t] for t in y]
+    runs = []
+    for compile_step in (False, "batch"):
+        model = MLP(2, [4, 2], seed=0)
+        inputs = np.array(X) if compile_step else X
+        history = train(
+            model,
+            inputs,
+            Y,
+            loss="mse",
+            lr=0.1,
+            steps=3,
+            batch_size=6,
+            seed=0,
+            compile=compile_step,
+        )
+        runs.append((history.loss, [p.data for p in model.parameters()]))
+    assert _rel_close(runs[1][0], runs[0][0]) and _rel_close(runs[1][1], runs[0][1])
+
+
+def test_batch_training_traces_once_for_every_batch_size():
+    from nn import LOSSES, BatchStep
+
+    X, y = make_moons(10, seed=0)
+    model = MLP(2, [3, 1], seed=0)
+    made = []
+    real_init = BatchStep.__init__
+
+    def spy(self, *args):
+        real_init(self, *args)
+        made.append(self)
+
+    BatchStep.__init__ = spy  # type: ignore[method-assign]
+    try:
+        train(model, X, y, loss="hinge", lr=0.1, steps=5, batch_size=4, compile="batch")
+    finally:
+        BatchStep.__init__ = real_init  # type: ignore[method-assign]
+    assert len(made) == 1
+    assert repr(made[0].replay) == "<vmap _sample_loss: 1 trace(s)>"  # batches of 4, 4, 2
+    assert LOSSES["cross_entropy"].one_hot and not LOSSES["hinge"].one_hot
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"compile": "fast"}, ValueError, "compile must be False, True or 'batch'"),
+        ({"compile": 1}, ValueError, "compile must be False, True or 'batch'"),
+        ({"loss": "cross_entropy", "y": [0, 5, 1, 0]}, ValueError, "label 1 is 5, but the model"),
+        ({"loss": "cross_entropy", "y": [0, 1.0, 1, 0]}, TypeError, "label 1 must be a class"),
+        ({"X": [[0.0, 1.0], [1.0], [0.0, 0.0], [1.0, 1.0]]}, TypeError, "rows of numbers"),
+    ],
+)
+def test_batch_training_errors(kwargs, error, message):
+    model = MLP(2, [3, 3], seed=0)
+    args = {"X": [[0.0, 1.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]], "y": [0, 1, 1, 0]}
+    args.update({k: kwargs.pop(k) for k in ("X", "y") if k in kwargs})
+    before = [p.data for p in model.parameters()]
+    with pytest.raises(error, match=message):
+        train(model, args["X"], args["y"], lr=0.1, steps=1, **{"compile": "batch", **kwargs})
+    assert [p.data for p in model.parameters()] == before
+
+
+def test_cross_entropy_batch_training_needs_one_output_per_class():
+    X, y = make_moons(8, seed=0)
+    with pytest.raises(ValueError, match="one output per class"):
+        train(MLP(2, [3, 1], seed=0), X, y, loss="cross_entropy", lr=0.1, steps=1, compile="batch")
+
+
+def test_compiled_step_still_works_beside_the_batch_mode(moons):
+    X, y = moons
+    runs = []
+    for compile_step in (False, True):
+        model = MLP(2, [4, 1], seed=1)
+        runs.append(train(model, X, y, lr=0.1, steps=3, compile=compile_step).loss)
+    assert runs[0] == runs[1]
+
+
+# --- predict / evaluate over many samples: batched ----------------------------------------
+
+
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_batched_predict_gives_eagers_predictions(outputs):
+    X, _ = make_spiral(150, n_classes=3, seed=0)
+    model = MLP(2, [8, outputs], activation="tanh", seed=2)
+    eager = predict(model, X, batched=False)
+    calls = []
+    forward = model.forward
+    model.forward = lambda x: calls.append(1) or forward(x)  # type: ignore[method-assign]
+    batched = predict(model, X)  # 150 rows >= BATCH_FROM: batched by default
+    assert len(calls) == 1  # traced on one row, replayed for all: no eager fallback
+    del model.forward
+    assert predict(model, X, batched=True) == batched
+    flat = (lambda ps: ps) if outputs == 1 else (lambda ps: [v for row in ps for v in row])
+    assert _rel_close(flat(batched), flat(eager))
+    assert all(type(v) is float for v in flat(batched))
+    if outputs == 3:  # the same predicted classes
+        assert [row.index(max(row)) for row in batched] == [r.index(max(r)) for r in eager]
+
+
+def test_batched_predict_follows_the_model():
+    """The trace is kept per model while its structure is unchanged; new weights are
+    read on every call, and a changed structure traces again."""
+    train_module = sys.modules["nn.train"]  # nn.train is also the function's name
+    X, _ = make_moons(80, seed=0)
+    model = MLP(2, [4, 1], seed=0)
+    first = predict(model, X)
+    model.parameters()[0].data += 1.0
+    assert _rel_close(predict(model, X), predict(model, X, batched=False))
+    assert predict(model, X) != first
+    fn = train_module._REPLAYS[model][("predict", True)][2]
+    predict(model, X)
+    assert train_module._REPLAYS[model][("predict", True)][2] is fn  # kept
+    model.layers[-1].neurons[0].w[0] = Value(3.0)  # a new parameter object
+    assert _rel_close(predict(model, X), predict(model, X, batched=False))
+    assert train_module._REPLAYS[model][("predict", True)][2] is not fn
+
+
+@pytest.mark.parametrize(
+    ("loss", "outputs", "labels"),
+    [("hinge", 1, "binary"), ("cross_entropy", 3, "classes"), ("mse", 1, "numbers")],
+)
+def test_batched_evaluate_gives_eagers_loss_and_accuracy(loss, outputs, labels):
+    X, y = make_spiral(120, n_classes=3, seed=1)
+    if labels == "binary":
+        y = [int(t == 1) for t in y]
+    elif labels == "numbers":
+        y = [0.5 * t for t in y]
+    model = MLP(2, [8, outputs], activation="tanh", seed=4)
+    eager = evaluate(model, X, y, loss=loss, batched=False)
+    calls = []
+    forward = model.forward
+    model.forward = lambda x: calls.append(1) or forward(x)  # type: ignore[method-assign]
+    batched = evaluate(model, X, y, loss=loss)
+    assert len(calls) <= 2  # the trace (and one call counting the outputs): not eager
+    assert batched[0] == pytest.approx(eager[0], rel=1e-12)
+    assert batched[1] == eager[1]
+
+
+def test_batched_predict_refuses_bad_input():
+    model = MLP(2, [3, 1], seed=0)
+    with pytest.raises(TypeError, match="batched must be True, False or None"):
+        predict(model, [[0.0, 1.0]], batched="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"list of rows \(shape \(N, inputs\)\)"):
+        predict(model, [0.0, 1.0], batched=True)  # type: ignore[list-item]
+
+
+def test_a_kept_batched_predictor_does_not_keep_its_model_alive():
+    import gc
+    import weakref
+
+    X, y = make_moons(70, seed=0)
+    model = MLP(2, [3, 1], seed=0)
+    predict(model, X)
+    evaluate(model, X, y)
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None
+
+
+def test_default_batched_predict_falls_back_to_eager_when_the_replay_refuses():
+    """A forward that branches in Python per sample cannot be one replay: batched=None
+    answers eagerly (strict replay refused), batched=True says why."""
+    from engine import TraceError
+
+    X, _ = make_moons(80, noise=0.1, seed=0)
+
+    def branchy(x):
+        return x[0] * 2.0 if x[0] > 0.5 else x[1] - 1.0
+
+    expected = [x[0] * 2.0 if x[0] > 0.5 else x[1] - 1.0 for x in X]
+    assert predict(branchy, X) == expected
+    with pytest.raises(TraceError, match="branch"):
+        predict(branchy, X, batched=True)
+
+
+def test_default_batched_evaluate_of_a_saturated_bce_is_eagers():
+    """bce with p exactly 1.0 and target 1: eager leaves out the vanishing term; a traced
+    target takes both terms, so the replay refuses and evaluate answers eagerly."""
+    X = [[40.0 + 0.1 * i] for i in range(70)]  # sigmoid(40 + ...) is exactly 1.0
+    y = [1] * 70
+    model = MLP(1, [1], output_activation="sigmoid", seed=0)
+    neuron = model.layers[0].neurons[0]
+    neuron.w[0].data, neuron.b.data = 1.0, 0.0
+    assert evaluate(model, X, y, loss="bce") == (0.0, 1.0)
+    with pytest.raises(ValueError, match="given as a Value"):
+        evaluate(model, X, y, loss="bce", batched=True)
+
+
+def test_evaluate_with_new_loss_functions_keeps_one_replay_per_model():
+    train_module = sys.modules["nn.train"]
+    X, y = make_moons(70, seed=0)
+    Y = [float(t) for t in y]
+    model = MLP(2, [3, 1], seed=0)
+    for k in range(3):
+        value, _ = evaluate(model, X, Y, loss=lambda p, t, k=k: mse_loss(p, t) * (k + 1.0))
+        assert value == pytest.approx(evaluate(model, X, Y, loss="mse")[0] * (k + 1), rel=1e-12)
+    assert len(train_module._REPLAYS[model]) == 1  # the evaluate kind, latest loss only
+
+
+def test_nn_works_without_numpy_eagerly() -> None:
+    """numpy is imported only by the batch paths: without it, nn loads the digits,
+    trains with Adam and predicts on many rows eagerly."""
+    import subprocess
+
+    code = (
+        "import sys; sys.modules['numpy'] = None\n"
+        "import nn\n"
+        "X, y = nn.load_digits()\n"
+        "model = nn.MLP(64, [4, 10], seed=0)\n"
+        "opt = nn.Adam(model.parameters(), lr=0.01)\n"
+        "nn.train(model, X[:8], y[:8], loss='cross_entropy', optimizer=opt, steps=2)\n"
+        "assert len(nn.predict(model, X[:70])) == 70\n"
+        "assert nn.evaluate(model, X[:70], y[:70], loss='cross_entropy')[1] is not None\n"
+        "assert 'numpy' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=".")
+    assert out.stdout.strip() == "ok", out.stderr
