@@ -9,6 +9,9 @@ Both builds of the eager engine are measured in the same run: ``chainrule`` is t
 installed build (engine.value and engine.backward compiled with Cython where a C
 compiler was there at install), ``chainrule-pure`` the same source run as Python
 (``CHAINRULE_PURE=1``). ``chainrule-compiled`` is ``engine.compile``'s replay.
+
+Then batch replay (``engine.vmap``) against PyTorch: :mod:`benchmarks.batch`
+(``--no-batch`` skips it; PyTorch is the optional ``bench`` extra).
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--reps", type=int, default=5, help="repetitions (default 5)")
     parser.add_argument("--json", metavar="PATH", help="also write all raw numbers here")
+    parser.add_argument(
+        "--no-batch", action="store_true", help="skip batch replay's table (benchmarks.batch)"
+    )
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error("--reps must be at least 1")
@@ -172,9 +178,17 @@ def main(argv: list[str] | None = None) -> int:
         cells = (name, value, detail, target)
         met = "  -" if ok is None else "  yes" if ok else "  NO"
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths)) + met)
+    batch_raw: dict[str, Any] | None = None
+    if not args.no_batch:
+        # batch replay against PyTorch (issue 11's rows): its own table, its own processes
+        from benchmarks import batch
+
+        batch_rows, batch_raw = batch.run()
+        batch.print_table(batch_rows, batch_raw)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"raw": raw, "depth": depth, "compile_memory": compile_memory}, fh, indent=1)
+            everything = {"raw": raw, "depth": depth, "compile_memory": compile_memory}
+            json.dump({**everything, "batch": batch_raw}, fh, indent=1)
     return 0
 
 
