@@ -8,10 +8,10 @@ cimport cython
 from engine.value cimport Value
 
 
-@cython.locals(node=Value, p=Value, cur=Value, nxt=Value, db=cython.double)
+@cython.locals(node=Value, p=Value, cur=Value, nxt=Value)
 cpdef list toposort(root)
 
 
-@cython.locals(node=Value, a=Value, b=Value, nxt=Value, walked=cython.bint, db=cython.double,
+@cython.locals(node=Value, a=Value, b=Value, nxt=Value, walked=cython.bint,
                 g=cython.double, pg=cython.double)
 cpdef backward(root, gradient=*)

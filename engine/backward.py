@@ -62,8 +62,7 @@ def toposort(root: Value) -> list[Value]:
         if node._a is None:
             leaves.append(node)
             continue
-        db = node._db
-        for p in (node._a,) if db != db else (node._a, node._b):  # NaN: a unary op
+        for p in (node._a,) if node._b is None else (node._a, node._b):
             if p._a is not None:
                 uses[p] = uses.get(p, 0) + 1
             if p not in seen:
@@ -79,8 +78,7 @@ def toposort(root: Value) -> list[Value]:
     while cur is not None:
         done.append(cur)
         nxt = None
-        db = cur._db
-        for p in (cur._a,) if db != db else (cur._a, cur._b):
+        for p in (cur._a,) if cur._b is None else (cur._a, cur._b):
             if p._a is None:
                 continue
             left = uses[p] - 1
@@ -178,9 +176,8 @@ def backward(root: Value, gradient: float = 1.0) -> None:
         while True:  # pass 1
             a = node._a
             if a is not None:
-                db = node._db
-                if db == db:  # a binary op (a unary one's _db is NaN)
-                    b = node._b
+                b = node._b
+                if b is not None:  # a binary op
                     m = b.grad
                     if m is leaf:
                         pass
@@ -236,12 +233,11 @@ def backward(root: Value, gradient: float = 1.0) -> None:
                 left = uses[a] - 1
                 uses[a] = left
                 nxt = None if left else a
-            db = node._db
-            if db == db:  # a binary op (a unary one's _db is NaN)
-                b = node._b
+            b = node._b
+            if b is not None:  # a binary op
                 m = b.grad
                 pg = m
-                b.grad = pg + g * db
+                b.grad = pg + g * node._db
                 if m is once:
                     if nxt is None:
                         nxt = b
@@ -307,8 +303,7 @@ def _put_back(
         if not walked and not any(g is m for m in marks):
             continue
         node.grad = 0.0
-        db = node._db
-        for p in (node._a,) if db != db else (node._a, node._b):
+        for p in (node._a,) if node._b is None else (node._a, node._b):
             if p is not None and p not in seen:
                 seen.add(p)
                 stack.append(p)

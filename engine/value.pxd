@@ -4,13 +4,14 @@
 #
 # ``data`` and the local derivatives ``_da``/``_db`` are C doubles: a node owns no
 # float objects (one allocation per op instead of two, fewer bytes per node). The
-# pure build keeps the same values as floats (a unary op's ``_db`` is NaN in both),
-# so both builds compute the same numbers to the bit. Assigning a non-number to
-# ``data`` is refused at the assignment here (TypeError), where the pure build
-# names it at the next op. ``grad`` stays an object (it may hold None, and
-# backward()'s marks); ``_b`` is a parent or a constant. ``_a`` is a Value or None,
-# so the walks read a parent's fields without a type check. No cdef methods: those
-# would add a pointer to every node (memory <= 120 bytes per node).
+# pure build keeps the same values as floats (a unary op's ``_b`` is None and its
+# ``_db`` holds its constant parameter, or NaN, in both), so both builds compute the
+# same numbers to the bit. Assigning a non-number to ``data`` is refused at the
+# assignment here (TypeError), where the pure build names it at the next op.
+# ``grad`` stays an object (it may hold None, and backward()'s marks). ``_a`` and
+# ``_b`` are Values or None, so the walks read a parent's fields without a type
+# check. No cdef methods: those would add a pointer to every node (memory <= 120
+# bytes per node).
 
 cdef class Value:
     cdef public double data
@@ -18,7 +19,7 @@ cdef class Value:
     cdef public object _label
     cdef public object op
     cdef public Value _a
-    cdef public object _b
+    cdef public Value _b
     cdef public double _da
     cdef public double _db
 

@@ -9,11 +9,11 @@ reference cycle per node, ``__slots__`` instead of a ``__dict__``.
 Why the layout is fixed at two parents: every primitive is unary or binary, and
 eight slots cost 96 bytes per node, where a tuple of parents plus a tuple of
 derivatives would double that (the memory target is <= 130 bytes per node).
-A unary op with a constant parameter (``x ** 3``, ``leaky_relu(x, 0.2)``) keeps the
-constant in ``_b`` and sets ``_db`` to NaN (``_UNARY``): ``_b`` is a parent exactly when
-``_db == _db``. (Every recorded local derivative is finite, so NaN marks nothing else;
-the fields ``data``, ``_da`` and ``_db`` hold floats only, which the compiled build
-stores as C doubles. A leaf has ``_a`` and ``_b`` None, ``_da`` and ``_db`` 0.0.)
+A unary op leaves ``_b`` at None (``_b`` is a parent exactly when it is not None)
+and keeps its constant parameter (the 3 of ``x ** 3``, a ``leaky_relu`` slope, always
+a finite float) in ``_db``, or NaN (``_NO_PARAM``) when it takes none. The fields
+``data``, ``_da`` and ``_db`` hold floats only, which the compiled build stores as C
+doubles. A leaf has ``_a`` and ``_b`` None, ``_da`` and ``_db`` 0.0.
 
 ``+``, ``*`` and unary ``-`` are written out in full because they are the hot path
 of every network; their local derivatives (1 and 1; y and x; -1) are the rules
@@ -238,8 +238,8 @@ def _result_overflow(op: str, args: Any) -> OverflowError:
 
 
 _INF = float("inf")
-# ``_db`` of a unary op's node (no second parent): NaN, which no recorded derivative is.
-_UNARY = float("nan")
+# ``_db`` of a unary op's node that takes no constant parameter (params are finite).
+_NO_PARAM = float("nan")
 
 
 def _derivative_overflow(op: Op, args: Any) -> OverflowError:
@@ -323,7 +323,7 @@ class Value:
         """The nodes this one was computed from (empty for a leaf)."""
         if self._a is None:
             return ()
-        if self._db != self._db:  # NaN: a unary op
+        if self._b is None:  # a unary op
             return (self._a,)
         return (self._a, self._b)
 
@@ -332,15 +332,16 @@ class Value:
         """d(self)/d(parent) for each of :attr:`parents`, recorded when the op ran."""
         if self._a is None:
             return ()
-        if self._db != self._db:  # NaN: a unary op
+        if self._b is None:  # a unary op
             return (self._da,)
         return (self._da, self._db)
 
     @property
     def param(self) -> float | None:
         """The constant of a parametrised op (the 3 of ``x ** 3``, a leaky_relu slope)."""
-        if self._a is not None and self._db != self._db:
-            return self._b  # type: ignore[no-any-return]
+        if self._a is not None and self._b is None:
+            p = self._db
+            return None if p != p else p  # (NaN: an op without a parameter)
         return None
 
     @property
@@ -445,12 +446,11 @@ class Value:
                 memo[id(a)] = _new(Value)
                 made.append(a)
                 stack.append(a)
-            if node._db == node._db:  # a binary op (NaN marks a unary one)
-                b = node._b
-                if id(b) not in memo:
-                    memo[id(b)] = _new(Value)
-                    made.append(b)
-                    stack.append(b)
+            b = node._b
+            if b is not None and id(b) not in memo:  # (None: a unary op)
+                memo[id(b)] = _new(Value)
+                made.append(b)
+                stack.append(b)
         for node in made:
             c = memo[id(node)]
             c.data = node.data
@@ -463,9 +463,9 @@ class Value:
             else:
                 c._a = memo[id(a)]
                 c._da = node._da
-                db = node._db
-                c._db = db
-                c._b = node._b if db != db else memo[id(node._b)]
+                c._db = node._db
+                b = node._b
+                c._b = None if b is None else memo[id(b)]
             label = getattr(node, "_label", None)  # unset on the nodes ops make
             if label is not None:
                 c._label = label
@@ -626,7 +626,7 @@ class Value:
         if _recording or _mode.enabled:
             out._a = self
             out._da = -1.0
-            out._db = _UNARY
+            out._db = _NO_PARAM
         else:
             out._a = None
             out._da = out._db = 0.0
@@ -674,8 +674,8 @@ class Value:
                 raise _derivative_overflow(op, x if param is None else (x, param))
             out._a = self
             out._da = d
-            out._db = _UNARY
-            out._b = param
+            out._db = _NO_PARAM if param is None else param
+            out._b = None
         else:
             out._a = out._b = None
             out._da = out._db = 0.0

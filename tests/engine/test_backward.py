@@ -285,7 +285,7 @@ def _interrupt_at(line_text: str, nth: int):
         ("a.grad = pg + g * node._da", 2),
         ("a.grad = once", 1),
         ("uses[a] = 2", 1),
-        ("b.grad = pg + g * db", 2),
+        ("b.grad = pg + g * node._db", 2),
         ("g = node.grad + old", 1),  # adding the old grads back, after the chain rule
         ("for node in leaves:", 1),  # checking the leaves for an overflow
     ],

@@ -309,6 +309,10 @@ def test_power_by_a_number_is_unary_with_a_param() -> None:
     y = x**3
     assert y.op == "**" and y.parents == (x,) and y.param == 3.0 and y.local_grads == (12.0,)
     assert type(y.param) is float
+    # a unary op without a constant: no param (its _db holds NaN, the marker)
+    for u in (x.tanh(), -x, abs(x), x.relu()):
+        assert u.parents == (x,) and u.param is None and len(u.local_grads) == 1
+    assert (x**0.0).param == 0.0 and (x**-0.0).param == 0.0
 
 
 def test_power_by_a_value_is_binary() -> None:
