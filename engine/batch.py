@@ -163,6 +163,11 @@ def _stack(out: np.ndarray, rows: tuple[Any, ...]) -> np.ndarray:
     return out
 
 
+def _float_array(numbers: list[float]) -> np.ndarray:
+    """The leaves' numbers as an array (fromiter: faster than np.array for floats)."""
+    return np.fromiter(numbers, np.float64, len(numbers))
+
+
 def _max_rows(g: Any, m: np.ndarray, rev: bool) -> np.ndarray:
     """The gradient of max over the rows of ``m`` (a chain of ``max`` nodes, in the rows'
     order or, ``rev``, the reverse): each sample's ``g`` to the row that won, the first
@@ -206,7 +211,7 @@ def _namespace(guards: list[trace.Guard], debug: list[Any] | None) -> dict[str, 
     return {
         "np": np,
         "_dot": np.dot,
-        "_array": np.array,
+        "_array": _float_array,
         "_zeros": np.zeros,
         "_matmul": np.matmul,
         "_add_at": np.add.at,

@@ -1051,7 +1051,7 @@ class _Writer:
                 dv = dm
             else:
                 dv = f"dM{vi}"
-                dt = d.text if d.prec > MUL else f"({d.text})"
+                dt = _mask(d.text) or (d.text if d.prec > MUL else f"({d.text})")
                 # the incoming gradient, when nothing else reads it, is overwritten
                 unary = vec.other is None and not vec.other_rows
                 buf = dm if unary and dm in self.scratch else self.buffer(k)
@@ -1164,8 +1164,34 @@ def _times(g: Expr, d: Expr) -> Expr:
     if d.const == -1.0:
         return Expr(f"-{g.text}", UNARY) if g.prec >= UNARY else Expr(f"-({g.text})", UNARY)
     a = g.text if g.prec >= MUL else f"({g.text})"
+    mask = _mask(d.text)
+    if mask is not None:  # g times the condition itself: no array of ones and zeros
+        return Expr(f"{a} * ({mask})", MUL)
     b = d.text if d.prec > MUL else f"({d.text})"
     return Expr(f"{a} * {b}", MUL)
+
+
+def _mask(text: str) -> str | None:
+    """``c`` for a derivative written ``np.where(c, 1.0, 0.0)``: as a factor, the boolean
+    array c gives the same numbers (g * True = g, g * False = g * 0.0), without
+    making an array of ones and zeros first."""
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    if (
+        isinstance(tree, ast.Call)
+        and isinstance(tree.func, ast.Attribute)
+        and isinstance(tree.func.value, ast.Name)
+        and tree.func.value.id == "np"
+        and tree.func.attr == "where"
+        and len(tree.args) == 3
+        and not tree.keywords
+        and all(isinstance(a, ast.Constant) for a in tree.args[1:])
+        and [a.value for a in tree.args[1:]] == [1.0, 0.0]  # type: ignore[attr-defined]
+    ):
+        return ast.get_source_segment(text, tree.args[0])
+    return None
 
 
 def generate(
