@@ -185,7 +185,9 @@ def eager(f: Callable[..., Value], params: list[Value], x: np.ndarray, scales: b
     for row in x:
         for p in params:
             p.grad = 0.0
-        out = f([float(v) for v in row])
+        # the sample as Values, as vmap (and compile) trace it: max(number, Value) gives a
+        # tie to the Value, max(Value, Value) to its first operand
+        out = f([Value(float(v)) for v in row])
         out.backward()
         losses.append(out.data)
         grads.append([p.grad for p in params])
