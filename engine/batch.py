@@ -51,9 +51,12 @@ last bit as ``engine.compile``'s do.
 * ``define_op`` ops have no batch templates: vmap calls their forward and rule once per
   sample from Python (:func:`each`, :func:`each_rule`): correct, but as slow as eager
   for that op; an error there names the sample.
-* Speed: numpy's matrix products use OpenBLAS, whose threads contend on a busy machine
-  (a 16 x 16 layer took 17 ms instead of 0.2 ms here); ``OPENBLAS_NUM_THREADS=1`` (set
-  before numpy is imported) makes them predictable.
+* Speed: the replay runs numpy's BLAS (OpenBLAS, MKL, ...) on one thread
+  (``blas_threads=1``, through threadpoolctl, only for the duration of the call; the
+  rest of the process keeps its setting). A scalar-written model's matrices are small,
+  so BLAS threads give little and cost much when the cores are busy: the digits step
+  took 184 ms with OpenBLAS's two threads on this loaded 2-core machine, 2.9 ms on one.
+  ``blas_threads=None`` leaves BLAS as it is; another number sets that many threads.
 * Captured leaves (parameters) are read by reference on every call, so an optimizer
   that changes ``p.data`` between calls is seen.
 * The arrays the generated code writes into are kept per batch size and reused, so a
@@ -65,12 +68,14 @@ numpy is imported by ``engine/batch*.py`` only: ``import engine`` does not impor
 from __future__ import annotations
 
 import builtins
+import contextlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import numpy as np
+import threadpoolctl
 
 from engine import batch_codegen, trace
 from engine.backward import toposort
@@ -120,6 +125,21 @@ class _SampleError(Exception):
         super().__init__(sample, error)
         self.sample = sample
         self.error = error
+
+
+_controller: Any = None  # threadpoolctl's view of the BLAS libraries, made on first use
+
+
+def _blas_limit(threads: int | None) -> contextlib.AbstractContextManager[Any]:
+    """A context that runs BLAS on ``threads`` threads (and puts the setting back), or
+    does nothing for None. threadpoolctl finds the BLAS numpy loaded (OpenBLAS, MKL,
+    BLIS) once; each limit then costs about 20 µs."""
+    global _controller
+    if threads is None:
+        return contextlib.nullcontext()
+    if _controller is None:
+        _controller = threadpoolctl.ThreadpoolController()
+    return _controller.limit(limits=threads, user_api="blas")  # type: ignore[no-any-return]
 
 
 # --- helpers the generated code calls -------------------------------------------------
@@ -317,6 +337,7 @@ class BatchedFunction:
         backward: bool,
         strict: bool,
         group: bool,
+        blas_threads: int | None = 1,
     ) -> None:
         if not callable(f):
             raise TypeError(f"vmap() needs a callable, not {type(f).__name__}")
@@ -330,6 +351,13 @@ class BatchedFunction:
         ):
             if not isinstance(flag, bool):
                 raise TypeError(f"vmap(): {name} must be True or False, not {flag!r}")
+        if blas_threads is not None and (
+            type(blas_threads) is not int or blas_threads < 1  # (bool is not int here)
+        ):
+            raise ValueError(
+                f"vmap(): blas_threads must be a positive int or None, not {blas_threads!r}"
+            )
+        self.blas_threads = blas_threads
         self.f = f
         self.has_aux = has_aux
         self.reduce = reduce
@@ -509,7 +537,10 @@ class BatchedFunction:
         gen, fn = program.per_sample() if per_sample else (program.reduced, program.fn)
         buffers = program.buffers(gen, per_sample, n)
         try:
-            with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+            with (
+                _blas_limit(self.blas_threads),
+                np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"),
+            ):
                 out, aux, grads = fn(inputs, leaves, float(n), buffers)
         except (ArithmeticError, ValueError, _SampleError) as e:
             self._explain(program, inputs, n, shapes, e)
@@ -638,6 +669,7 @@ def vmap(
     backward: bool = True,
     strict: bool = False,
     group: bool = True,
+    blas_threads: int | None = 1,
 ) -> BatchedFunction:
     """Map a one-sample function over a batch axis, replayed as generated numpy code.
 
@@ -648,6 +680,8 @@ def vmap(
     leaves' ``.grad``. ``backward=False``: returns ``f``'s output batched, no gradients.
     ``strict=True``: frozen reads and a changed comparison are errors. ``group=False``
     writes every neuron's sum node by node (no matrix products; same numbers, slower).
+    ``blas_threads``: the BLAS threads the replay's matrix products use (1 by default;
+    None leaves the process's setting alone).
     See the module docstring for what is guarded and what cannot be caught.
     """
-    return BatchedFunction(f, has_aux, reduce, backward, strict, group)
+    return BatchedFunction(f, has_aux, reduce, backward, strict, group, blas_threads)

@@ -141,3 +141,22 @@ def test_every_micrograd_cell_holds_for_micrograd_as_installed(capsys) -> None:
     out = capsys.readouterr().out
     assert code == 0, out
     assert "10 of 10 cells hold for micrograd 0.1.0" in out
+
+
+def test_the_batch_replay_example_runs_and_matches_eager(capsys) -> None:
+    """The README's vmap example: its printed loss is the mean of the eager hinge losses
+    (checked on the first 40 samples, replayed the same way)."""
+    np = pytest.importorskip("numpy")
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"### Batch replay.*?```python\n(.*?)```", text, re.S)
+    assert match, "the README lost its batch replay example"
+    namespace: dict = {}
+    exec(compile(match.group(1), str(README), "exec"), namespace)  # our own README
+    X, t = namespace["X"], namespace["t"]
+    printed = capsys.readouterr().out.split()
+    assert float(printed[1]) == namespace["model"].parameters()[0].grad
+    eager = [namespace["sample_loss"](x, y).data for x, y in zip(X[:40], t[:40])]
+    assert namespace["step"](np.array(X[:40]), np.array(t[:40])) == pytest.approx(
+        sum(eager) / 40, rel=1e-12
+    )
+    assert float(printed[0]) == pytest.approx(namespace["loss"], abs=5e-7)

@@ -661,3 +661,36 @@ def test_backward_false_through_layers_returns_copies_of_the_right_rows() -> Non
     again = predict(x * 3.0)
     np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-15)  # not overwritten
     assert not np.allclose(again, out)
+
+
+# --- BLAS threads ---------------------------------------------------------------------
+
+
+def test_the_replay_runs_blas_on_the_threads_asked_and_puts_the_setting_back() -> None:
+    """The matrix products run on one BLAS thread by default (on a busy machine BLAS's
+    threads made the digits step 60x slower), ``blas_threads=None`` leaves the setting
+    alone, and the process's setting is back after the call."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not threadpoolctl.threadpool_info():
+        pytest.skip("numpy loaded no BLAS threadpoolctl knows")
+    seen: list[int] = []
+
+    def blas_threads_now(x: float) -> float:
+        seen.append(min(i["num_threads"] for i in threadpoolctl.threadpool_info()))
+        return x
+
+    probe = define_op("batch_blas_probe", forward=blas_threads_now, derivative=lambda x, out: 1.0)
+    w = Value(0.5)
+    x = np.ones((3, 1))
+    with threadpoolctl.threadpool_limits(limits=3, user_api="blas"):
+        for threads, expected in ((1, 1), (2, 2), (None, 3)):
+            g = vmap(lambda s: probe(w * s[0]), blas_threads=threads)
+            g(x)  # traces (one eager run, as the caller runs it), then replays
+            seen.clear()
+            g(x)
+            assert seen and set(seen) == {expected}, (threads, seen)
+            after = [i["num_threads"] for i in threadpoolctl.threadpool_info()]
+            assert set(after) == {3}
+    for bad in (0, -1, 1.0, True, "1"):
+        with pytest.raises(ValueError, match="blas_threads"):
+            vmap(lambda s: w * s[0], blas_threads=bad)  # type: ignore[arg-type]
