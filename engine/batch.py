@@ -81,7 +81,7 @@ from engine import batch_codegen, trace
 from engine.backward import toposort
 from engine.codegen import escape
 from engine.trace import TraceError, TraceWarning
-from engine.value import Value
+from engine.value import Value, add_to_grads, read_data
 
 __all__ = ["vmap", "BatchedFunction", "BatchResult", "MAX_TRACES", "each", "each_rule"]
 
@@ -533,7 +533,7 @@ class BatchedFunction:
         shapes: tuple[Any, ...],
         per_sample: bool,
     ) -> Any:
-        leaves = [v.data for v in program.live]
+        leaves = read_data(program.live)
         gen, fn = program.per_sample() if per_sample else (program.reduced, program.fn)
         buffers = program.buffers(gen, per_sample, n)
         try:
@@ -573,7 +573,7 @@ class BatchedFunction:
             buffers = program.buffers(program.reduced, False, n)
             try:
                 with np.errstate(all="ignore"):
-                    fn(inputs, [v.data for v in program.live], float(n), buffers)
+                    fn(inputs, read_data(program.live), float(n), buffers)
             except (ArithmeticError, ValueError, _SampleError, _GuardMiss):
                 pass
             bad = int(np.argmax(mask[0])) if mask[0].any() else 0
@@ -617,8 +617,7 @@ class BatchedFunction:
         else:
             reduced = (np.asarray(grads, dtype=np.float64) * scale).tolist()
         gen = program.per_sample()[0] if per_sample else program.reduced
-        for v, g in zip(gen.grad_leaves, reduced):
-            v.grad += g
+        add_to_grads(gen.grad_leaves, reduced)
         aux_value = None
         t = program.trace
         if t.aux_shape is not None:

@@ -1,3 +1,5 @@
+cimport cython
+
 # The C layout of engine/value.py's Value, for the compiled build (Cython reads this
 # file beside value.py; Python never does). value.py stays the one source of the
 # code: this file only says what each field holds.
@@ -29,3 +31,13 @@ cdef class Value:
 # runs as Python).
 cdef inline Value _new(type cls):
     return Value.__new__(Value)
+
+
+# Replays' loops over many nodes (value.py: read_data, add_to_grads): typed, so each
+# node's field is read from the C struct.
+@cython.locals(v=Value)
+cpdef list read_data(list nodes)
+
+
+@cython.locals(v=Value, i=Py_ssize_t)
+cpdef add_to_grads(list nodes, list amounts)

@@ -906,6 +906,27 @@ def _nothing() -> None:
     return None
 
 
+# --- replays: reading leaves' numbers and adding gradients, many at a time -------------
+
+
+def read_data(nodes: list[Value]) -> list[float]:
+    """``[v.data for v in nodes]``: the numbers a replay (``engine.vmap``) reads from
+    the leaves it captured, each call. Compiled, one C loop over the nodes' fields."""
+    out = []
+    for v in nodes:
+        out.append(v.data)
+    return out
+
+
+def add_to_grads(nodes: list[Value], amounts: list[float]) -> None:
+    """``v.grad += g`` for each node and amount, in order: a replay hands its gradients
+    back as ``backward()`` would add them. Compiled, one C loop over the nodes' fields."""
+    if len(nodes) != len(amounts):
+        raise ValueError(f"add_to_grads: {len(nodes)} nodes but {len(amounts)} amounts")
+    for i, v in enumerate(nodes):
+        v.grad += amounts[i]
+
+
 @cython.annotation_typing(True)
 def dot(
     ws: Sequence[Value | Number], xs: Sequence[Value | Number], start: Value | Number | None = None

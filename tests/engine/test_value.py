@@ -885,3 +885,23 @@ def test_a_two_hundred_op_chain_deepcopies_and_pickles_at_every_protocol() -> No
     assert _describe(copy.deepcopy(y)) == _describe(y)
     for protocol in range(6):
         assert _describe(pickle.loads(pickle.dumps(y, protocol=protocol))) == _describe(y)
+
+
+# --- the replays' loops: read_data, add_to_grads ---------------------------------------
+
+
+def test_read_data_and_add_to_grads_are_the_plain_loops() -> None:
+    """engine.vmap reads its leaves and hands back gradients through these two (compiled
+    in the compiled build): the same numbers as ``[v.data ...]`` and ``v.grad += g``,
+    accumulating, in order (a node listed twice gets both amounts)."""
+    from engine.value import add_to_grads, read_data
+
+    a, b = Value(1.5), Value(-2.25)
+    a.grad = 0.5
+    assert read_data([a, b, a]) == [1.5, -2.25, 1.5]
+    assert read_data([]) == []
+    add_to_grads([a, b, a], [1.0, 0.1, 0.25])
+    assert (a.grad, b.grad) == (0.5 + 1.0 + 0.25, 0.0 + 0.1)
+    with pytest.raises(ValueError, match="2 nodes but 1 amounts"):
+        add_to_grads([a, b], [1.0])
+    assert (a.grad, b.grad) == (1.75, 0.1)  # nothing added on the refusal
