@@ -54,7 +54,7 @@ import numpy as np
 
 from engine import ops
 from engine.backward import toposort
-from engine.codegen import ATOM, MUL, UNARY, Expr, escape, fill, read_template
+from engine.codegen import ATOM, MUL, UNARY, Expr, NameTable, escape, fill, read_template
 from engine.trace import Guard
 from engine.value import Value
 
@@ -166,7 +166,7 @@ class Vec:
     buffer: str = ""
 
 
-class _Writer:
+class _Writer(NameTable):
     """Writes the scalar part, the batched forward pass with its guards, and the backward
     pass (reduced over the batch, or per sample)."""
 
@@ -602,34 +602,6 @@ class _Writer:
         return list(self.parents[node])
 
     # --- pieces -------------------------------------------------------------------
-
-    def fresh(self, prefix: str) -> str:
-        while True:
-            name = f"{prefix}{self.n_names}"
-            self.n_names += 1
-            if name not in self.namespace:
-                return name
-
-    def const(self, x: Any) -> Expr:
-        if type(x) is float and x - x == 0.0:
-            text = float.__repr__(x)
-            return Expr(text, UNARY if text.startswith("-") else ATOM, const=x)
-        name = self.fresh("_k")
-        self.namespace[name] = x
-        return Expr(name, ATOM, const=x if type(x) is float else None)
-
-    def ref(self, op_name: str, kind: str) -> str:
-        key = (op_name, kind)
-        name = self.generic.get(key)
-        if name is None:
-            op = ops.lookup(op_name)
-            fn = op.forward if kind == "forward" else op.derivative
-            if fn is None:
-                raise NotImplementedError(f"no derivative rule for op {op_name!r}")
-            name = self.fresh(f"_{kind[0]}")
-            self.namespace[name] = fn
-            self.generic[key] = name
-        return name
 
     def fields(self, node: Value) -> dict[str, Expr]:
         parents = self.parents[node]

@@ -307,7 +307,48 @@ def _toposort_many(roots: list[Value]) -> list[Value]:
     return order
 
 
-class _Writer:
+class NameTable:
+    """The generated code's namespace: fresh names, constants and the op table's
+    functions bound under a name. Both code generators write with it (this module's
+    ``_Writer`` and :mod:`engine.batch_codegen`'s)."""
+
+    namespace: dict[str, Any]
+    generic: dict[tuple[str, str], str]
+    n_names: int
+
+    def fresh(self, prefix: str) -> str:
+        """A namespace name not taken yet (by an op's ``code_names`` either)."""
+        while True:
+            name = f"{prefix}{self.n_names}"
+            self.n_names += 1
+            if name not in self.namespace:
+                return name
+
+    def const(self, x: Any) -> Expr:
+        """A number as generated code: a literal, or a name bound in the namespace."""
+        if type(x) is float and x - x == 0.0:
+            text = float.__repr__(x)
+            return Expr(text, UNARY if x < 0 or text.startswith("-") else ATOM, const=x)
+        name = self.fresh("_k")
+        self.namespace[name] = x
+        return Expr(name, ATOM, const=x if type(x) is float else None)
+
+    def ref(self, op_name: str, kind: str) -> str:
+        """The namespace name under which the op table's forward or derivative is called."""
+        key = (op_name, kind)
+        name = self.generic.get(key)
+        if name is None:
+            op = ops.lookup(op_name)
+            fn = op.forward if kind == "forward" else op.derivative
+            if fn is None:
+                raise NotImplementedError(f"no derivative rule for op {op_name!r}")
+            name = self.fresh(f"_{kind[0]}")
+            self.namespace[name] = fn
+            self.generic[key] = name
+        return name
+
+
+class _Writer(NameTable):
     """Writes the forward pass, the guards and the backward pass of one trace.
 
     Three steps: decide which nodes get a variable (the rest are inlined into the one
@@ -431,37 +472,6 @@ class _Writer:
             self.lines.append(f"    {''.join(f'x{i}, ' for i in range(len(inputs)))}= inputs")
         if self.live:
             self.lines.append(f"    {''.join(f'p{i}, ' for i in range(len(self.live)))}= leaves")
-
-    def fresh(self, prefix: str) -> str:
-        """A namespace name not taken yet (by an op's ``code_names`` either)."""
-        while True:
-            name = f"{prefix}{self.n_names}"
-            self.n_names += 1
-            if name not in self.namespace:
-                return name
-
-    def const(self, x: Any) -> Expr:
-        """A number as generated code: a literal, or a name bound in the namespace."""
-        if type(x) is float and x - x == 0.0:
-            text = float.__repr__(x)
-            return Expr(text, UNARY if x < 0 or text.startswith("-") else ATOM, const=x)
-        name = self.fresh("_k")
-        self.namespace[name] = x
-        return Expr(name, ATOM, const=x if type(x) is float else None)
-
-    def ref(self, op_name: str, kind: str) -> str:
-        """The namespace name under which the op table's forward or derivative is called."""
-        key = (op_name, kind)
-        name = self.generic.get(key)
-        if name is None:
-            op = ops.lookup(op_name)
-            fn = op.forward if kind == "forward" else op.derivative
-            if fn is None:
-                raise NotImplementedError(f"no derivative rule for op {op_name!r}")
-            name = self.fresh(f"_{kind[0]}")
-            self.namespace[name] = fn
-            self.generic[key] = name
-        return name
 
     def operands(self, node: Value) -> dict[str, Expr]:
         parents = self.parents[node]
