@@ -54,7 +54,16 @@ import numpy as np
 
 from engine import ops
 from engine.backward import toposort
-from engine.codegen import ATOM, MUL, UNARY, Expr, NameTable, escape, fill, read_template
+from engine.codegen import (
+    ATOM,
+    MUL,
+    UNARY,
+    Expr,
+    NameTable,
+    SourceLines,
+    fill,
+    read_template,
+)
 from engine.trace import Guard
 from engine.value import Value
 
@@ -81,7 +90,7 @@ class Group:
 
 
 @dataclass
-class BatchGenerated:
+class BatchGenerated(SourceLines):
     """The generated function of one trace and what the runtime needs to call it."""
 
     lines: list[str]
@@ -100,19 +109,6 @@ class BatchGenerated:
     #: the arrays ``B`` the function writes into, kept between calls of the same N:
     #: each is (rows, N), or (N,) for rows 0
     buffers: list[int] = field(default_factory=list)
-
-    @property
-    def source(self) -> str:
-        """The executed source, as one string."""
-        return "\n".join(self.lines) + "\n"
-
-    def view(self) -> str:
-        """The source with each labelled value's label shown as a comment (escaped)."""
-        shown = [
-            f"{line}  # {escape(self.labels[i])}" if i in self.labels else line
-            for i, line in enumerate(self.lines)
-        ]
-        return "\n".join(shown) + "\n"
 
     def debug_source(self) -> str:
         """The source with ``_note(v)`` after every batched line: the slow path that finds

@@ -230,8 +230,29 @@ def escape(text: str) -> str:
 # --- one graph --------------------------------------------------------------------------
 
 
+class SourceLines:
+    """Generated code kept as lines, with the labels shown beside them on request
+    (both code generators' results: :class:`Generated` and the batch one)."""
+
+    lines: list[str]
+    labels: dict[int, str]
+
+    @property
+    def source(self) -> str:
+        """The executed source, as one string."""
+        return "\n".join(self.lines) + "\n"
+
+    def view(self) -> str:
+        """The source with each labelled value's label shown as a comment (escaped)."""
+        shown = [
+            f"{line}  # {escape(self.labels[i])}" if i in self.labels else line
+            for i, line in enumerate(self.lines)
+        ]
+        return "\n".join(shown) + "\n"
+
+
 @dataclass
-class Generated:
+class Generated(SourceLines):
     """The generated function of one trace and what the runtime needs to call it."""
 
     #: the executed source: compiler-written text only
@@ -249,19 +270,6 @@ class Generated:
     aux_returned: list[int]
     n_nodes: int
     guards: list[Guard] = field(default_factory=list)
-
-    @property
-    def source(self) -> str:
-        """The executed source, as one string."""
-        return "\n".join(self.lines) + "\n"
-
-    def view(self) -> str:
-        """The source with each labelled value's label shown as a comment (escaped)."""
-        shown = [
-            f"{line}  # {escape(self.labels[i])}" if i in self.labels else line
-            for i, line in enumerate(self.lines)
-        ]
-        return "\n".join(shown) + "\n"
 
 
 @dataclass(frozen=True)
