@@ -64,6 +64,11 @@ class Expr(NamedTuple):
     const: float | None = None
 
 
+#: ``_expr(Expr, (text, prec, depth, const))`` makes an Expr without the Python-level
+#: ``__new__`` a NamedTuple has (all four fields given): the writers' hot loops use it.
+_expr = tuple.__new__
+
+
 @dataclass(frozen=True, eq=False)
 class Template:
     """A code template from the op table, read once (see :func:`read_template`)."""
@@ -85,6 +90,18 @@ class Template:
     def slots(self) -> tuple[tuple[str, int], ...]:
         """``need`` as a tuple of (field, precedence) pairs (read once per node)."""
         return tuple(self.need.items())
+
+    @functools.cached_property
+    def positional(self) -> str:
+        """The text with each field numbered by its place in :attr:`slots` (``"{0} + {1}"``):
+        :func:`fill` formats it with a tuple, faster than with a dict of keywords."""
+        place = {name: k for k, (name, _) in enumerate(self.slots)}
+        out = []
+        for literal, name, _, _ in string.Formatter().parse(self.text):
+            out.append(literal.replace("{", "{{").replace("}", "}}"))
+            if name is not None:
+                out.append(f"{{{place[name]}}}")
+        return "".join(out)
 
     @functools.cached_property
     def fixed(self) -> Expr | None:
@@ -187,14 +204,15 @@ def fill(template: Template, operands: dict[str, Expr]) -> Expr:
     fixed = template.fixed
     if fixed is not None:
         return fixed
-    args = {}
+    texts = []
     depth = 0
     for name, wanted in template.slots:
         e = operands[name]
-        args[name] = e.text if e.prec >= wanted else f"({e.text})"
+        texts.append(e.text if e.prec >= wanted else f"({e.text})")
         if e.depth > depth:
             depth = e.depth
-    return Expr(template.text.format(**args), template.prec, depth + 1, template.const)
+    text = template.positional.format(*texts)
+    return _expr(Expr, (text, template.prec, depth + 1, template.const))
 
 
 def binop(left: Expr, op: str, right: Expr, prec: int) -> Expr:
@@ -303,9 +321,14 @@ def _op_code(name: str) -> OpCode | None:
 
 
 def _toposort_many(roots: list[Value]) -> list[Value]:
-    order: list[Value] = []
-    seen: set[Value] = set()
-    for r in roots:
+    """The nodes of every root's graph, each once: the first root's graph in
+    ``toposort`` order, then each later root's nodes not seen yet."""
+    order: list[Value] = toposort(roots[0])
+    if len(roots) == 1:
+        return order  # the common case: no aux output, no guard
+    order = list(order)
+    seen: set[Value] = set(order)
+    for r in roots[1:]:
         if r in seen:
             continue
         for node in toposort(r):
@@ -396,24 +419,27 @@ class _Writer(NameTable):
         # read by reference, p0, p1, ...
         self.live: list[Value] = []
         self.expr: dict[Value, Expr] = {}
+        expr, node_ops, node_parents, params = self.expr, self.ops, self.parents, self.params
         for node in self.order:
-            if node.is_leaf:
+            parents = node.parents
+            if not parents:  # a leaf
                 if node in self.input_index:
-                    self.expr[node] = Expr(f"x{self.input_index[node]}")
+                    expr[node] = Expr(f"x{self.input_index[node]}")
                 else:
-                    self.expr[node] = Expr(f"p{len(self.live)}")
+                    expr[node] = Expr(f"p{len(self.live)}")
                     self.live.append(node)
+                continue
+            name = node.op
+            if name in codes:
+                code = codes[name]
             else:
-                name = node.op
-                if name not in codes:
-                    codes[name] = _op_code(name)
-                self.ops[node] = codes[name]
-                parents = node.parents
-                self.parents[node] = parents
-                if len(parents) == 1:
-                    param = node.param
-                    if param is not None:
-                        self.params[node] = param
+                code = codes[name] = _op_code(name)
+            node_ops[node] = code
+            node_parents[node] = parents
+            if len(parents) == 1:
+                param = node.param
+                if param is not None:
+                    params[node] = param
         self.checked: list[Value] = []
         self.needs_var = self._plan_variables(backward)
         self.header(inputs)
@@ -445,28 +471,41 @@ class _Writer(NameTable):
         needs_var: set[Value] = set(self.roots)
         checked: dict[Value, None] = {}
         get = consumers.get
+        ops_of = self.ops
+        # per op: whether operand x, operand y and the node itself need a variable, and
+        # whether the operands are checked (worked out once per op, not once per node)
+        plans: dict[int, tuple[bool, bool, bool, bool]] = {}
         for node, parents in self.parents.items():
             for q in parents:
                 consumers[q] = get(q, 0) + 1
-            code = self.ops[node]
+            code = ops_of[node]
             if code is None:
                 needs_var.update(parents)
                 needs_var.add(node)
                 checked.update(dict.fromkeys(parents))
                 continue
-            strict = code.forward.strict
-            reads = code.reads if backward else frozenset()
-            for name, q in zip(("x", "y"), parents):
+            plan = plans.get(id(code))
+            if plan is None:
+                reads = code.reads if backward else frozenset()
+                # an op that can turn inf/nan into a finite number (relu, tanh, ...) has
+                # its operands checked: eager would have raised where one overflowed
+                check = not code.forward.strict
                 # an operand written twice in the expression is computed once, in a
-                # variable; so is one a derivative reads
-                if name in code.twice or name in reads:
-                    needs_var.add(q)
-                if not strict:
-                    # an op that can turn inf/nan into a finite number (relu, tanh, ...):
-                    # eager would have raised where the operand overflowed
-                    needs_var.add(q)
-                    checked[q] = None
-            if "out" in reads:
+                # variable; so is one a derivative reads, and one that is checked
+                plan = plans[id(code)] = (
+                    check or "x" in code.twice or "x" in reads,
+                    check or "y" in code.twice or "y" in reads,
+                    check,
+                    "out" in reads,
+                )
+            var_x, var_y, check, var_out = plan
+            if var_x:
+                needs_var.add(parents[0])
+            if var_y and len(parents) == 2:
+                needs_var.add(parents[1])
+            if check:
+                checked.update(dict.fromkeys(parents))
+            if var_out:
                 needs_var.add(node)
         needs_var.update(q for q, c in consumers.items() if c > 1)
         self.checked = [q for q in checked if q not in self.input_index]
@@ -508,25 +547,35 @@ class _Writer(NameTable):
         parents_of = self.parents
         ops_of = self.ops
         needs_var = self.needs_var
+        expr = self.expr
+        params = self.params
+        saved = self.fields
         for i, node in enumerate(self.order):
-            if node not in parents_of:
+            parents = parents_of.get(node)
+            if parents is None:
                 continue  # a leaf
             code = ops_of[node]
-            fields = self.operands(node)
-            self.fields[node] = fields  # the backward pass reads the same operands
+            # the operands, as operands() gives them (written out: this loop is hot)
+            if len(parents) == 2:
+                fields = {"x": expr[parents[0]], "y": expr[parents[1]]}
+            elif node in params:
+                fields = {"x": expr[parents[0]], "p": self.const(params[node])}
+            else:
+                fields = {"x": expr[parents[0]]}
+            saved[node] = fields  # the backward pass reads the same operands
             if code is not None:
                 e = fill(code.forward, fields)
             else:
                 args = ", ".join(fields[n].text for n in ("x", "y", "p") if n in fields)
                 e = Expr(f"{self.ref(node.op, 'forward')}({args})", ATOM, 1)
-            if node in needs_var or e.depth > MAX_DEPTH:
+            if e.depth > MAX_DEPTH or node in needs_var:
                 var = f"v{i}"
                 if node.label:
                     self.labels[len(self.lines)] = node.label
                 emit(f"    {var} = {e.text}")
-                self.expr[node] = Expr(var)
+                expr[node] = _expr(Expr, (var, ATOM, 0, None))
             else:
-                self.expr[node] = e
+                expr[node] = e
             if i in due:
                 self._write_guards(due[i])
         if self.checked:
@@ -566,19 +615,25 @@ class _Writer(NameTable):
         """The chain rule, adding the same contributions in the order backward() does."""
         # only nodes that lead to a leaf whose gradient is wanted get a gradient
         leads: set[Value] = set(wanted)
-        for node, parents in self.parents.items():
-            for q in parents:
+        for node, ps in self.parents.items():
+            for q in ps:
                 if q in leads:
                     leads.add(node)
                     break
         self.lines.append("    # backward: the chain rule, from the output down")
         one = Expr("1.0", ATOM, const=1.0)
         contributions: dict[Value, list[Expr]] = {self.root: [one]}
+        parents_of = self.parents
+        ops_of = self.ops
+        saved = self.fields
+        expr = self.expr
+        index = self.index
         for node in reversed(self.order):
             terms = contributions.pop(node, None)
             if terms is None or node not in leads:
                 continue
-            if node not in self.parents:  # a leaf
+            parents = parents_of.get(node)
+            if parents is None:  # a leaf
                 if node in wanted:
                     var = f"g{self.expr[node].text}"
                     self._sum(var, terms)
@@ -590,16 +645,16 @@ class _Writer(NameTable):
             if len(terms) == 1 and terms[0].prec == ATOM:
                 g = terms[0]  # passed through unchanged (an add or identity): no new line
             else:
-                g = Expr(f"g{self.index[node]}")
+                g = _expr(Expr, (f"g{index[node]}", ATOM, 0, None))
                 self._sum(g.text, terms)
-            code = self.ops[node]
+            code = ops_of[node]
             if code is None:
                 plan: Any = self.generic_derivatives(node)
             else:
                 plan = code.derivative_plan
-                fields = self.fields.pop(node)
-                fields["out"] = self.expr[node]
-            for q, d in zip(self.parents[node], plan):
+                fields = saved.pop(node)
+                fields["out"] = expr[node]
+            for q, d in zip(parents, plan):
                 if q not in leads:
                     continue
                 if type(d) is str:
@@ -613,7 +668,7 @@ class _Writer(NameTable):
                 elif g.const == 1.0:
                     term = d
                 elif g.prec >= MUL and d.prec > MUL:  # the common case, written directly
-                    term = Expr(f"{g.text} * {d.text}", MUL)
+                    term = _expr(Expr, (f"{g.text} * {d.text}", MUL, 0, None))
                 else:
                     term = binop(g, "*", d, MUL)
                 contributions.setdefault(q, []).append(term)

@@ -9,6 +9,7 @@ central differences where the op is smooth.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 
 from engine import Value, compile
 from engine import ops as ops_module
-from engine.codegen import ADD, ATOM, LOWEST, MUL, UNARY, generate, read_template
+from engine.codegen import ADD, ATOM, LOWEST, MUL, UNARY, Expr, fill, generate, read_template
 from engine.ops import OPS, Op, register
 
 # --- templates are read with ast, not by looking at characters --------------------------
@@ -52,6 +53,24 @@ def test_what_an_operand_needs_in_each_place():
         read_template("{z} + 1.0")
     with pytest.raises(ValueError, match="one Python expression"):
         read_template("{x} +")
+
+
+def test_fill_puts_each_operand_in_every_place_of_its_field():
+    # fill formats a numbered copy of the template (the fields in the order of .slots);
+    # a field used twice, fields out of order and a literal brace all come out right
+    sq = read_template("{x} * {x} + {y}")
+    assert sq.positional == "{0} * {0} + {1}"
+    x, y = Expr("v1"), Expr("p2 * x3", MUL, 1)
+    assert fill(sq, {"x": x, "y": y}) == Expr("v1 * v1 + p2 * x3", ADD, 2)
+    late = read_template("_f({y}, {x}) ** {p}")
+    assert fill(late, {"x": x, "y": y, "p": Expr("-2.0", UNARY)}).text == (
+        "_f(p2 * x3, v1) ** -2.0"
+    )
+    braces = read_template("len({{{x}}})")
+    assert braces.positional == "len({{{0}}})"
+    assert fill(braces, {"x": Expr("v1")}).text == "len({v1})"
+    # an operand that binds less tightly than its place needs gets parentheses
+    assert fill(sq, {"x": Expr("a + b", ADD, 1), "y": y}).text == "(a + b) * (a + b) + p2 * x3"
 
 
 def _quad(x: float) -> float:
@@ -109,6 +128,21 @@ def test_the_generated_record_keeps_its_structure():
     assert list(gen.labels.values()) == ["out_label"]
     assert "out_label" not in gen.source  # labels live beside the code, not in it
     assert gen.view().count("# out_label") == 1
+
+
+def test_aux_outputs_and_guards_outside_the_outputs_graph_are_written_too():
+    # the output, each aux Value and each guard operand is a root of the writer's walk:
+    # one not reached from the output is computed all the same
+    def f(x, y):
+        out = x * 2.0
+        if y * 3.0 > 0.0:  # a guard on a node the output does not depend on
+            out = out + 1.0
+        return out, [x + y, y.exp()]  # aux Values outside the output's graph
+
+    compiled = compile(f, has_aux=True, input_grads=True)
+    for x, y in [(1.5, 0.5), (-2.0, 0.25), (0.75, 2.0)]:
+        assert compiled(x, y) == ((x * 2.0 + 1.0, [x + y, math.exp(y)]), (2.0, 0.0))
+    assert "if not " in compiled.source  # the guard is checked in the generated code
 
 
 # --- every op of the table, compiled = eager, bit for bit ------------------------------
