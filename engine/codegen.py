@@ -408,19 +408,18 @@ class _Writer(NameTable):
         guard_nodes = [v for g in guards for v in (g.x, g.other) if isinstance(v, Value)]
         self.roots = [root, *(a for a in aux if isinstance(a, Value)), *guard_nodes]
         self.order = _toposort_many(self.roots)
-        self.index = {node: i for i, node in enumerate(self.order)}
         self.input_index = {x: i for i, x in enumerate(inputs)}
-        self.ops: dict[Value, OpCode | None] = {}
-        self.parents: dict[Value, tuple[Value, ...]] = {}
-        self.params: dict[Value, Any] = {}
+        # every computed node (in order) -> (its place in the order, its parents, its op's
+        # templates, its constant parameter or None): one lookup gives a node's all
+        self.nodes: dict[Value, tuple[int, tuple[Value, ...], OpCode | None, Any]] = {}
         self.fields: dict[Value, dict[str, Expr]] = {}
         codes: dict[str, OpCode | None] = {}
         # leaves: inputs are x0, x1, ...; every other leaf (parameters, constants) is
         # read by reference, p0, p1, ...
         self.live: list[Value] = []
         self.expr: dict[Value, Expr] = {}
-        expr, node_ops, node_parents, params = self.expr, self.ops, self.parents, self.params
-        for node in self.order:
+        expr, nodes = self.expr, self.nodes
+        for i, node in enumerate(self.order):
             parents = node.parents
             if not parents:  # a leaf
                 if node in self.input_index:
@@ -434,12 +433,7 @@ class _Writer(NameTable):
                 code = codes[name]
             else:
                 code = codes[name] = _op_code(name)
-            node_ops[node] = code
-            node_parents[node] = parents
-            if len(parents) == 1:
-                param = node.param
-                if param is not None:
-                    params[node] = param
+            nodes[node] = (i, parents, code, node.param if len(parents) == 1 else None)
         self.checked: list[Value] = []
         self.needs_var = self._plan_variables(backward)
         self.header(inputs)
@@ -471,14 +465,12 @@ class _Writer(NameTable):
         needs_var: set[Value] = set(self.roots)
         checked: dict[Value, None] = {}
         get = consumers.get
-        ops_of = self.ops
         # per op: whether operand x, operand y and the node itself need a variable, and
         # whether the operands are checked (worked out once per op, not once per node)
         plans: dict[int, tuple[bool, bool, bool, bool]] = {}
-        for node, parents in self.parents.items():
+        for node, (_, parents, code, _) in self.nodes.items():
             for q in parents:
                 consumers[q] = get(q, 0) + 1
-            code = ops_of[node]
             if code is None:
                 needs_var.update(parents)
                 needs_var.add(node)
@@ -520,15 +512,6 @@ class _Writer(NameTable):
         if self.live:
             self.lines.append(f"    {''.join(f'p{i}, ' for i in range(len(self.live)))}= leaves")
 
-    def operands(self, node: Value) -> dict[str, Expr]:
-        parents = self.parents[node]
-        expr = self.expr
-        if len(parents) == 2:
-            return {"x": expr[parents[0]], "y": expr[parents[1]]}
-        if node in self.params:
-            return {"x": expr[parents[0]], "p": self.const(self.params[node])}
-        return {"x": expr[parents[0]]}
-
     # --- the forward pass -----------------------------------------------------------
 
     def _write_forward(self) -> None:
@@ -537,29 +520,20 @@ class _Writer(NameTable):
         # guards grouped by the position after which both their operands exist
         due: dict[int, list[int]] = {}
         for k, g in enumerate(self.guards):
-            at = max(
-                (self.index[v] for v in (g.x, g.other) if isinstance(v, Value) and not v.is_leaf),
-                default=-1,
-            )
+            operands = [v for v in (g.x, g.other) if isinstance(v, Value) and v in self.nodes]
+            at = max((self.nodes[v][0] for v in operands), default=-1)
             due.setdefault(at, []).append(k)
         self._write_guards(due.get(-1, ()))
         emit("    # forward: one line per value that is needed later")
-        parents_of = self.parents
-        ops_of = self.ops
         needs_var = self.needs_var
         expr = self.expr
-        params = self.params
         saved = self.fields
-        for i, node in enumerate(self.order):
-            parents = parents_of.get(node)
-            if parents is None:
-                continue  # a leaf
-            code = ops_of[node]
-            # the operands, as operands() gives them (written out: this loop is hot)
+        for node, (i, parents, code, param) in self.nodes.items():
+            # the operands: the parents' code and the constant parameter
             if len(parents) == 2:
                 fields = {"x": expr[parents[0]], "y": expr[parents[1]]}
-            elif node in params:
-                fields = {"x": expr[parents[0]], "p": self.const(params[node])}
+            elif param is not None:
+                fields = {"x": expr[parents[0]], "p": self.const(param)}
             else:
                 fields = {"x": expr[parents[0]]}
             saved[node] = fields  # the backward pass reads the same operands
@@ -601,7 +575,7 @@ class _Writer(NameTable):
         fields = self.fields.pop(node)
         fields["out"] = self.expr[node]
         d_fn = self.ref(node.op, "derivative")
-        k = self.index[node]
+        k = self.nodes[node][0]
         x = fields["x"].text
         out = fields["out"].text
         if "y" in fields:
@@ -615,25 +589,23 @@ class _Writer(NameTable):
         """The chain rule, adding the same contributions in the order backward() does."""
         # only nodes that lead to a leaf whose gradient is wanted get a gradient
         leads: set[Value] = set(wanted)
-        for node, ps in self.parents.items():
-            for q in ps:
+        for node, (_, parents, _, _) in self.nodes.items():
+            for q in parents:
                 if q in leads:
                     leads.add(node)
                     break
         self.lines.append("    # backward: the chain rule, from the output down")
         one = Expr("1.0", ATOM, const=1.0)
         contributions: dict[Value, list[Expr]] = {self.root: [one]}
-        parents_of = self.parents
-        ops_of = self.ops
+        nodes = self.nodes
         saved = self.fields
         expr = self.expr
-        index = self.index
         for node in reversed(self.order):
             terms = contributions.pop(node, None)
             if terms is None or node not in leads:
                 continue
-            parents = parents_of.get(node)
-            if parents is None:  # a leaf
+            info = nodes.get(node)
+            if info is None:  # a leaf
                 if node in wanted:
                     var = f"g{self.expr[node].text}"
                     self._sum(var, terms)
@@ -645,9 +617,9 @@ class _Writer(NameTable):
             if len(terms) == 1 and terms[0].prec == ATOM:
                 g = terms[0]  # passed through unchanged (an add or identity): no new line
             else:
-                g = _expr(Expr, (f"g{index[node]}", ATOM, 0, None))
+                g = _expr(Expr, (f"g{info[0]}", ATOM, 0, None))
                 self._sum(g.text, terms)
-            code = ops_of[node]
+            _, parents, code, _ = info
             if code is None:
                 plan: Any = self.generic_derivatives(node)
             else:
