@@ -536,7 +536,8 @@ class _Writer(NameTable):
                 fields = {"x": expr[parents[0]], "p": self.const(param)}
             else:
                 fields = {"x": expr[parents[0]]}
-            saved[node] = fields  # the backward pass reads the same operands
+            if code is None or code.reads:
+                saved[node] = fields  # the backward pass reads the same operands
             if code is not None:
                 e = fill(code.forward, fields)
             else:
@@ -624,8 +625,9 @@ class _Writer(NameTable):
                 plan: Any = self.generic_derivatives(node)
             else:
                 plan = code.derivative_plan
-                fields = saved.pop(node)
-                fields["out"] = expr[node]
+                if code.reads:  # (an add's derivatives are constants: it keeps no fields)
+                    fields = saved.pop(node)
+                    fields["out"] = expr[node]
             for q, d in zip(parents, plan):
                 if q not in leads:
                     continue
