@@ -104,6 +104,18 @@ class Template:
         return "".join(out)
 
     @functools.cached_property
+    def around(self) -> tuple[str, str, str] | None:
+        """For a template with two fields, each written once (``"{x} + {y}"``, most
+        of a graph): the text before, between and after them, which :func:`fill` joins
+        with the operands directly."""
+        parts = list(string.Formatter().parse(self.positional))
+        if [name for _, name, _, _ in parts] not in (["0", "1"], ["0", "1", None]):
+            return None
+        if any("{" in lit or "}" in lit for lit, _, _, _ in parts):
+            return None  # literal braces: left to str.format
+        return parts[0][0], parts[1][0], parts[2][0] if len(parts) == 3 else ""
+
+    @functools.cached_property
     def fixed(self) -> Expr | None:
         """The expression itself, for a template without fields (``"1.0"``)."""
         return None if self.uses else Expr(self.text, self.prec, 1, self.const)
@@ -204,6 +216,15 @@ def fill(template: Template, operands: dict[str, Expr]) -> Expr:
     fixed = template.fixed
     if fixed is not None:
         return fixed
+    around = template.around
+    if around is not None:
+        (a, need_a), (b, need_b) = template.slots
+        ea, eb = operands[a], operands[b]
+        ta = ea.text if ea.prec >= need_a else f"({ea.text})"
+        tb = eb.text if eb.prec >= need_b else f"({eb.text})"
+        depth = ea.depth if ea.depth > eb.depth else eb.depth
+        text = around[0] + ta + around[1] + tb + around[2]
+        return _expr(Expr, (text, template.prec, depth + 1, template.const))
     texts = []
     depth = 0
     for name, wanted in template.slots:

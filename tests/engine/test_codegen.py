@@ -69,6 +69,13 @@ def test_fill_puts_each_operand_in_every_place_of_its_field():
     braces = read_template("len({{{x}}})")
     assert braces.positional == "len({{{0}}})"
     assert fill(braces, {"x": Expr("v1")}).text == "len({v1})"
+    # two fields written once each are joined directly (the text around them kept)
+    assert read_template("{x} + {y}").around == ("", " + ", "")
+    swapped = fill(read_template("_f({y}, {x})"), {"x": x, "y": y})
+    assert swapped == Expr("_f(p2 * x3, v1)", ATOM, 2)
+    low = {"x": Expr("a + b", ADD, 1), "y": Expr("c - d", ADD, 3)}
+    assert fill(read_template("{x} * {y}"), low) == Expr("(a + b) * (c - d)", MUL, 4)
+    assert fill(read_template("{x} - {y}"), low).text == "a + b - (c - d)"
     # an operand that binds less tightly than its place needs gets parentheses
     assert fill(sq, {"x": Expr("a + b", ADD, 1), "y": y}).text == "(a + b) * (a + b) + p2 * x3"
 
