@@ -656,17 +656,22 @@ class _Writer(NameTable):
                     d = fields[d]
                 elif type(d) is Template:
                     d = fill(d, fields)
-                if d.const == 1.0:
+                dc = d.const
+                if dc is not None and dc == 1.0:
                     term = g
-                elif d.const == -1.0:
+                elif dc is not None and dc == -1.0:
                     term = Expr(f"-{g.text}", UNARY) if g.prec >= UNARY else Expr(f"-({g.text})")
-                elif g.const == 1.0:
+                elif g.const is not None and g.const == 1.0:
                     term = d
                 elif g.prec >= MUL and d.prec > MUL:  # the common case, written directly
                     term = _expr(Expr, (f"{g.text} * {d.text}", MUL, 0, None))
                 else:
                     term = binop(g, "*", d, MUL)
-                contributions.setdefault(q, []).append(term)
+                to_q = contributions.get(q)
+                if to_q is None:
+                    contributions[q] = [term]
+                else:
+                    to_q.append(term)
 
     def _sum(self, var: str, terms: list[Expr]) -> None:
         """``var = t1 + t2 + ...``, left to right (the order backward() adds them)."""
