@@ -1053,9 +1053,7 @@ def dot(
         for w, x in zip(ws, xs):
             wv: Value = w if type(w) is Value else _lift(w, "*")
             xv: Value = x if type(x) is Value else _lift(x, "*")
-            wd: float = wv.data
-            xd: float = xv.data
-            prod: float = wd * xd
+            prod: float = wv.data * xv.data
             p: Value = _new(Value)
             p.data = prod
             p._grad = 0.0
