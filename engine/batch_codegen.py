@@ -793,11 +793,73 @@ class _Writer(NameTable):
             self.expr[m] = Expr(f"{vec.matrix}[{j}]")
 
     def _write_guards(self, which: Any) -> None:
+        """The guards due at one point: one quick test of all of them, and only when it
+        fails, each guard in order (the first that some sample misses raises, naming
+        that sample, exactly as when each guard is checked on its own)."""
+        which = list(which)
+        if not which:
+            return
+        indent = "    "
+        quick = self._guards_quick(which)
+        if quick:
+            self.lines.append(f"    if not ({' and '.join(quick)}):")
+            indent = "        "
         for k in which:
             g = self.guards[k]
             left = self.node_expr(g.x)
             right = self.node_expr(g.other) if isinstance(g.other, Value) else self.const(g.other)
-            self.lines.append(f"    _guard({k}, {left.text} {g.op} {right.text})")
+            self.lines.append(f"{indent}_guard({k}, {left.text} {g.op} {right.text})")
+
+    def _guards_quick(self, which: list[int]) -> list[str]:
+        """Tests that are all True when every sample gives every guard of ``which`` its
+        traced result (False may also mean a NaN: the guards are then checked one by one).
+
+        A batched value against a number ``c``: ``x >= c`` holds for every sample iff
+        ``x.min() >= c`` (``<=``: ``x.max()``); the guards on rows of one matrix with the
+        same comparison and number are one reduction over those rows. A result False is
+        the opposite comparison (``not x >= c`` is ``x < c`` but for NaN, which fails the
+        test). Any other comparison is one test over the batch (``.all()``)."""
+        opposite = {">=": "<", ">": "<=", "<=": ">", "<": ">="}
+        rows: dict[tuple[int, str, float], list[int]] = {}
+        tests: list[str] = []
+        if any(self.guards[k].op not in opposite for k in which):
+            return []
+        for k in which:
+            g = self.guards[k]
+            x = self.canon.get(g.x, g.x)
+            op = g.op if g.result else opposite[g.op]
+            if isinstance(g.other, Value):
+                other = self.canon.get(g.other, g.other)
+                test = f"({self.expr[x].text}) {op} ({self.expr[other].text})"
+                if x in self.batched or other in self.batched:
+                    test = f"({test}).all()"
+                tests.append(test)
+                continue
+            if x not in self.batched:
+                tests.append(f"({self.expr[x].text}) {op} {self.const(g.other).text}")
+                continue
+            at = self.row_of.get(x)
+            if at is not None and type(g.other) is float:
+                rows.setdefault((at[0], op, g.other), []).append(at[1])
+                continue
+            reduce = "min" if op in (">=", ">") else "max"
+            tests.append(f"({self.expr[x].text}).{reduce}() {op} {self.const(g.other).text}")
+        for (vi, op, c), js in rows.items():
+            reduce = "min" if op in (">=", ">") else "max"
+            tests.append(
+                f"{self._rows_of(vi, sorted(set(js)))}.{reduce}() {op} {self.const(c).text}"
+            )
+        return tests
+
+    def _rows_of(self, vi: int, js: list[int]) -> str:
+        """Rows ``js`` (sorted, distinct) of vec ``vi``'s matrix: a slice when they are
+        consecutive, else an index array (a copy)."""
+        mat = self.vecs[vi].matrix
+        if len(js) == len(self.vecs[vi].members):
+            return mat
+        if js == list(range(js[0], js[-1] + 1)):
+            return f"{mat}[{js[0]}:{js[-1] + 1}]"
+        return f"{mat}[{self.index_array(js)}]"
 
     # --- backward -------------------------------------------------------------------
 

@@ -1,0 +1,168 @@
+"""engine.vmap's fast paths give the answers of the plain ones.
+
+Each fast path here is checked against a reference that does not use it: the guards'
+one quick test per point against each guard checked in order, sample by sample.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine import TraceError, Value, batch_codegen, dot, vmap
+from engine.batch import _GuardMiss
+
+# --- guards: one quick test per point, each guard in order only when it fails -----------
+
+COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+#: every number here, their products and sums are exact in float64: the replay's matrix
+#: products and eager's loops give the same numbers, so a comparison cannot tip over
+GRID = [-1.0, -0.0, 0.0, 0.5, 1.0, 2.0]
+
+
+@st.composite
+def guarded(draw: Any) -> dict[str, Any]:
+    m = draw(st.integers(1, 4))
+    kinds = st.sampled_from(["const", "const_left", "value", "mid", "scalar", "layer"])
+    guards = draw(
+        st.lists(
+            st.tuples(
+                kinds,
+                st.integers(0, m - 1),
+                st.integers(0, m - 1),
+                st.sampled_from(sorted(COMPARE)),
+                st.sampled_from(GRID),
+            ),
+            min_size=1,
+            max_size=10,
+        )
+    )
+    n = draw(st.integers(1, 12))
+    rows = draw(st.lists(st.lists(st.sampled_from(GRID), min_size=m, max_size=m), min_size=n))
+    weights = draw(st.lists(st.sampled_from(GRID), min_size=3 * (m + 1), max_size=3 * (m + 1)))
+    return {"m": m, "guards": guards, "x": rows[:n] if len(rows) >= n else rows, "w": weights}
+
+
+def guard_program(spec: dict[str, Any]) -> tuple[Callable[..., Any], Callable[..., list[bool]]]:
+    """``f``: a loss that makes the spec's comparisons on Values (each one a guard), and
+    ``results``: the comparisons' results on one sample, evaluated eagerly."""
+    m = spec["m"]
+    w = [Value(v) for v in spec["w"]]
+    layer = [(w[j * (m + 1) : j * (m + 1) + m], w[j * (m + 1) + m]) for j in range(3)]
+
+    def compare(x: list[Any]) -> tuple[list[bool], Value]:
+        zs = [dot(ws, x, b) for ws, b in layer]  # one layer: its rows are one matrix
+        out = []
+        for kind, i, j, op, c in spec["guards"]:
+            cmp = COMPARE[op]
+            if kind == "const":
+                out.append(bool(cmp(x[i], c)))
+            elif kind == "const_left":  # c < x: recorded as x > c
+                out.append(bool(cmp(c, x[i])))
+            elif kind == "value":
+                out.append(bool(cmp(x[i], x[j])))
+            elif kind == "mid":
+                out.append(bool(cmp(x[i] * 2.0 + w[0], c)))
+            elif kind == "scalar":
+                out.append(bool(cmp(w[j], c)))
+            else:
+                out.append(bool(cmp(zs[i % 3], c)))
+        loss = sum(zs, Value(0.0)) + sum((wi * xi for wi, xi in zip(w, x)), Value(0.0))
+        return out, loss
+
+    def f(x: list[Any]) -> Value:
+        return compare(x)[1]
+
+    def results(row: list[float]) -> list[bool]:
+        return compare([Value(v) for v in row])[0]
+
+    return f, results
+
+
+def outcome(g: Any, x: np.ndarray) -> tuple[int, int] | None:
+    """None when the call passes, else (guard, sample) of the refusal."""
+    try:
+        g(x)
+    except TraceError as e:
+        miss = e.__context__
+        assert isinstance(miss, _GuardMiss)
+        assert str(e).startswith(f"sample {miss.sample}: the comparison ")
+        return miss.k, miss.sample
+    return None
+
+
+@given(guarded())
+def test_grouped_guards_refuse_exactly_what_guards_one_by_one_refuse(spec: dict[str, Any]) -> None:
+    """The quick test per point must neither pass a batch that a guard refuses nor
+    change which guard and which sample are named: the same as each guard checked on
+    its own (the replay without the quick tests), and that sample is the first to miss
+    that guard."""
+    f, results = guard_program(spec)
+    x = np.array(spec["x"], dtype=np.float64).reshape(len(spec["x"]), spec["m"])
+    table = [results(list(row)) for row in x]  # table[i][k]: guard k on sample i
+    got = outcome(vmap(f, strict=True), x)  # traced on sample 0: any other is refused
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(batch_codegen._Writer, "_guards_quick", lambda self, which: [])
+        plain = vmap(f, strict=True)
+        want = outcome(plain, x)
+        assert "if not (" not in plain.trace(x).source
+    assert got == want
+    missed = [k for k in range(len(table[0])) if any(row[k] != table[0][k] for row in table)]
+    if got is None:
+        assert not missed
+    else:
+        k, i = got
+        assert k in missed
+        assert i == min(j for j, row in enumerate(table) if row[k] != table[0][k])
+
+
+@pytest.mark.parametrize("kind", ["const", "const_left", "mid", "layer"])
+@pytest.mark.parametrize("op", sorted(COMPARE))
+def test_each_comparison_either_way_with_ties(kind: str, op: str) -> None:
+    """Every comparison with the traced result True and False, against samples below,
+    equal to and above the number: refused exactly when a guard checked alone refuses."""
+    for x0, x1, x2 in itertools.product([-1.0, 0.0, 1.0], repeat=3):
+        spec = {"m": 1, "guards": [(kind, 0, 0, op, 0.0)], "x": [[x0], [x1], [x2]], "w": [1.0] * 6}
+        if kind == "mid":  # x * 2 + w0 against 0
+            spec["w"] = [0.0] * 6
+        f, results = guard_program(spec)
+        x = np.array(spec["x"])
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(batch_codegen._Writer, "_guards_quick", lambda self, which: [])
+            want = outcome(vmap(f, strict=True), x)
+        assert outcome(vmap(f, strict=True), x) == want, (x0, x1, x2)
+        missed = any(results([v])[0] != results([x0])[0] for v in (x1, x2))
+        assert (want is not None) == missed
+
+
+def test_guards_on_rows_of_one_matrix_are_one_reduction() -> None:
+    """nn's one-hot range checks (0 <= t <= 1 per class): two reductions over the
+    targets' rows, not one test per class; a bad class in the middle is still named."""
+
+    def f(x: list[Any], t: list[Any]) -> Value:
+        for tk in t:
+            if not (tk >= 0.0 and tk <= 1.0):  # as nn.cross_entropy checks a target
+                raise ValueError("target outside [0, 1]")
+        return sum((a * b for a, b in zip(x, t)), Value(0.0))
+
+    x = np.ones((5, 4))
+    t = np.eye(4)[[0, 1, 2, 3, 0]]
+    g = vmap(f)
+    g(x, t)
+    src = g.source
+    assert src.count(".min() >= 0.0") == 1 and src.count(".max() <= 1.0") == 1, src
+    t[3, 2] = 1.5
+    with pytest.raises(TraceError, match=r"^sample 3: the comparison a Value <= 1.0 was True"):
+        g(x, t)
