@@ -188,16 +188,25 @@ def _float_array(numbers: list[float]) -> np.ndarray:
     return np.fromiter(numbers, np.float64, len(numbers))
 
 
-def _max_rows(g: Any, m: np.ndarray, rev: bool) -> np.ndarray:
+def _max_rows(g: Any, m: np.ndarray, top: np.ndarray, rev: bool, out: np.ndarray) -> np.ndarray:
     """The gradient of max over the rows of ``m`` (a chain of ``max`` nodes, in the rows'
-    order or, ``rev``, the reverse): each sample's ``g`` to the row that won, the first
-    in the chain's order on a tie (``max(x, y)`` passes it to x when x >= y)."""
-    k, n = m.shape
-    idx = np.argmax(m[::-1] if rev else m, axis=0)
-    if rev:
-        idx = k - 1 - idx
-    out = np.zeros((k, n))
-    out[idx, np.arange(n)] = g
+    order or, ``rev``, the reverse; ``top``: its result, ``m.max(axis=0)``), written into
+    ``out``: each sample's ``g`` to the row that won, the first in the chain's order on a
+    tie (``max(x, y)`` passes it to x when x >= y).
+
+    Without a tie (every column has exactly one row equal to its maximum, which a
+    count of the equal entries shows once ``top`` has no NaN) the winners are where
+    ``m == top``; with one, each column's first in the chain's order (argmax)."""
+    n = m.shape[1]
+    chain = m[::-1] if rev else m
+    into = out[::-1] if rev else out
+    hits = np.equal(chain, top)
+    if np.count_nonzero(hits) == n and not np.isnan(top).any():
+        np.multiply(hits, g, out=into)
+        return out
+    idx = np.argmax(chain, axis=0)
+    into.fill(0.0)
+    into[idx, np.arange(n)] = g
     return out
 
 

@@ -1028,7 +1028,9 @@ class _Writer(NameTable):
         if any(m in self.leads for m in vec.members):
             dr = f"dR{self.index[node]}"
             if kind == "max":
-                self.emit(dr, f"_max_rows({g.text}, {vec.matrix}, {rev})", None, True)
+                top = self.expr[node].text
+                buf = self.buffer(len(vec.members))
+                self.emit(dr, f"_max_rows({g.text}, {vec.matrix}, {top}, {rev}, {buf})", None, True)
             else:
                 self.emit(dr, f"_broadcast({g.text}, ({len(vec.members)}, int(n)))", None, False)
             for j, m in enumerate(vec.members):

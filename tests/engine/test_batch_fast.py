@@ -166,3 +166,47 @@ def test_guards_on_rows_of_one_matrix_are_one_reduction() -> None:
     t[3, 2] = 1.5
     with pytest.raises(TraceError, match=r"^sample 3: the comparison a Value <= 1.0 was True"):
         g(x, t)
+
+
+# --- max over a layer's rows: the winners where m equals the max, argmax on a tie --------
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("ties", ["none", "some", "all"])
+def test_max_over_a_layer_matches_eager_with_and_without_ties(reverse: bool, ties: str) -> None:
+    """Neurons 0 and 1 differ only in the weight of x[2]: a sample with x[2] = 0 ties
+    them (exactly, in eager and in the matrix product alike), and eager's chain of max
+    nodes passes the gradient to the one that comes first in the chain. Neurons 2 and 3
+    (bias -100) never win."""
+    rng = np.random.default_rng(12)
+    w = [[Value(float(v)) for v in rng.uniform(-1, 1, 3)] for _ in range(4)]
+    w[1][0], w[1][1] = Value(w[0][0].data), Value(w[0][1].data)
+    b = [Value(0.25), Value(0.25), Value(-100.0), Value(-100.0)]
+    params = [v for j in range(4) for v in (*w[j], b[j])]
+
+    def f(x: list[Any]) -> Value:
+        zs = [dot(w[j], x, b[j]) for j in range(4)]
+        if reverse:
+            zs.reverse()
+        m = zs[0]
+        for z in zs[1:]:
+            m = m.max(z)
+        return m * 2.0
+
+    x = rng.normal(size=(16, 3))
+    if ties == "all":
+        x[:, 2] = 0.0
+    elif ties == "some":
+        x[::3, 2] = 0.0
+    g = vmap(f)
+    r = g.per_sample(x)
+    assert "_max_rows(" in g.source
+    for i, row in enumerate(x):
+        for p in params:
+            p.grad = 0.0
+        out = f([Value(float(v)) for v in row])
+        out.backward()
+        assert r.losses[i] == pytest.approx(out.data, rel=1e-13, abs=1e-15)
+        for k, p in enumerate(params):
+            got = r.grads[p][i] if p in r.grads else 0.0
+            assert got == pytest.approx(p.grad, rel=1e-13, abs=1e-15), (i, k)
