@@ -90,6 +90,9 @@ MAX_TRACES = 8
 
 _FILENAME = "<chainrule vmap>"
 
+#: What the generated code reads: one (size, N) array per argument (see ``_arrays``).
+Inputs = tuple[np.ndarray, ...]
+
 #: Batch sizes whose buffers are kept (mini-batches and a ragged last one, evaluation).
 MAX_BUFFER_SETS = 4
 
@@ -257,10 +260,11 @@ def _namespace(guards: list[trace.Guard], debug: list[Any] | None) -> dict[str, 
 class Program:
     """One trace written out: the reduced program, and the per-sample one when asked."""
 
-    def __init__(self, t: trace.Trace, backward: bool, group: bool) -> None:
+    def __init__(self, t: trace.Trace, backward: bool, group: bool, arg_sizes: list[int]) -> None:
         self.trace = t
         self.backward = backward
         self.group = group
+        self.arg_sizes = arg_sizes
         self.reduced = self._generate(per_sample=False)
         self.fn = self._compile(self.reduced, debug=None)
         self._per_sample: tuple[batch_codegen.BatchGenerated, Any] | None = None
@@ -290,6 +294,7 @@ class Program:
             backward=self.backward,
             per_sample=per_sample,
             group=self.group,
+            arg_sizes=self.arg_sizes,
         )
 
     def _compile(self, gen: batch_codegen.BatchGenerated, debug: list[Any] | None) -> Any:
@@ -374,8 +379,9 @@ class BatchedFunction:
         self.strict = strict
         self.group = group
         self._programs: dict[tuple[Any, ...], list[Program]] = {}
-        # per (sample shapes, N): the samples' numbers side by side, one row per sample
-        self._inputs: dict[tuple[Any, int], np.ndarray] = {}
+        # per (sample shapes, N): for each argument that is not float64 and C-contiguous,
+        # an array its numbers are copied into (one row per sample), kept for the next call
+        self._copies: dict[tuple[Any, int], list[np.ndarray | None]] = {}
         self._last: Program | None = None
         self.__name__ = getattr(f, "__name__", "vmapped")
         self.__doc__ = getattr(f, "__doc__", None)
@@ -386,8 +392,10 @@ class BatchedFunction:
 
     # --- arguments ----------------------------------------------------------------
 
-    def _arrays(self, args: tuple[Any, ...]) -> tuple[np.ndarray, tuple[Any, ...], int]:
-        """The inputs as an (n_inputs, N) float64 view (one row per input number), the
+    def _arrays(self, args: tuple[Any, ...]) -> tuple[Inputs, tuple[Any, ...], int]:
+        """The inputs as one read-only (size, N) float64 view per argument (one row per
+        number of a sample: the argument's own memory, transposed, when it is float64
+        and C-contiguous, else a copy into an array kept for this shape and N), the
         sample shapes, and N."""
         if not args:
             raise TypeError("a vmapped function takes at least one array (the batch)")
@@ -424,23 +432,29 @@ class BatchedFunction:
                 )
         if n == 0:
             raise ValueError("the batch is empty (N = 0)")
-        cols = [arr.reshape(n, -1) for arr in arrays]
         shapes = tuple(arr.shape[1:] for arr in arrays)
-        # one row per input number: written into an array kept for this shape and N
+        cols = [arr.reshape(n, -1) for arr in arrays]
         key = (shapes, n)
-        rows = self._inputs.get(key)
-        if rows is None:
-            if len(self._inputs) >= MAX_BUFFER_SETS:
-                self._inputs.pop(next(iter(self._inputs)))
-            rows = np.empty((n, sum(c.shape[1] for c in cols)))
-            self._inputs[key] = rows
-        at = 0
-        for c in cols:  # sample by sample, as the arguments lie in memory
-            np.copyto(rows[:, at : at + c.shape[1]], c)
-            at += c.shape[1]
-        # one row per input number (a view: a layer's matrix product reads it as it is)
-        inputs = rows.T
-        total = float(rows.sum())
+        copies = self._copies.get(key)
+        mats = []
+        total = 0.0
+        for k, c in enumerate(cols):
+            if not c.flags.c_contiguous:  # (a float64 array's own memory only if contiguous)
+                if copies is None:
+                    if len(self._copies) >= MAX_BUFFER_SETS:
+                        self._copies.pop(next(iter(self._copies)))
+                    copies = self._copies[key] = [None] * len(cols)
+                kept = copies[k]
+                if kept is None:
+                    kept = copies[k] = np.empty(c.shape)
+                np.copyto(kept, c)
+                c = kept
+            # one row per number of a sample (a view); read-only: the replay cannot write
+            # into the caller's array (numpy refuses any write through this view)
+            mat = c.T
+            mat.flags.writeable = False
+            mats.append(mat)
+            total += float(mat.sum())
         if total - total != 0.0:  # a NaN or an infinity somewhere (or a sum that overflows)
             for k, c in enumerate(cols):
                 good = np.isfinite(c)
@@ -451,17 +465,13 @@ class BatchedFunction:
                     raise ValueError(
                         f"sample {i}: argument {k}{where} is {bad!r}; every number must be finite"
                     )
-        return inputs, shapes, n
+        return tuple(mats), shapes, n
 
-    def _sample(self, inputs: np.ndarray, shapes: tuple[Any, ...], i: int) -> tuple[Any, ...]:
+    def _sample(self, inputs: Inputs, shapes: tuple[Any, ...], i: int) -> tuple[Any, ...]:
         """Sample ``i`` as ``f``'s arguments: numbers and nested lists."""
-        row = inputs[:, i]
         out = []
-        pos = 0
-        for shape in shapes:
-            size = int(np.prod(shape)) if shape else 1
-            part = row[pos : pos + size]
-            pos += size
+        for mat, shape in zip(inputs, shapes):
+            part = mat[:, i]
             out.append(float(part[0]) if not shape else part.reshape(shape).tolist())
         return tuple(out)
 
@@ -470,7 +480,7 @@ class BatchedFunction:
     def _traced(self) -> Callable[..., Any]:
         return self.f if self.backward else _Output(self.f)
 
-    def _new_program(self, inputs: np.ndarray, shapes: tuple[Any, ...], i: int) -> Program:
+    def _new_program(self, inputs: Inputs, shapes: tuple[Any, ...], i: int) -> Program:
         flat, sig = trace.flatten_args(self._sample(inputs, shapes, i))
         t = trace.run(self._traced(), flat, sig, self.has_aux or not self.backward)
         if t.events:
@@ -481,7 +491,8 @@ class BatchedFunction:
             if self.strict:
                 raise TraceError(message)
             warnings.warn(message, TraceWarning, stacklevel=4)
-        return Program(t, self.backward, self.group)
+        sizes = [int(np.prod(shape)) if shape else 1 for shape in shapes]
+        return Program(t, self.backward, self.group, sizes)
 
     def trace(self, *arrays: Any) -> Program:
         """Trace and generate the code for these arrays' sample shape (done on first call)."""
@@ -537,7 +548,7 @@ class BatchedFunction:
     def _call(
         self,
         program: Program,
-        inputs: np.ndarray,
+        inputs: Inputs,
         n: int,
         shapes: tuple[Any, ...],
         per_sample: bool,
@@ -568,7 +579,7 @@ class BatchedFunction:
     def _explain(
         self,
         program: Program,
-        inputs: np.ndarray,
+        inputs: Inputs,
         n: int,
         shapes: tuple[Any, ...],
         error: BaseException | None,
@@ -589,7 +600,7 @@ class BatchedFunction:
         self._eager(inputs, shapes, bad, error)
 
     def _eager(
-        self, inputs: np.ndarray, shapes: tuple[Any, ...], i: int, error: BaseException | None
+        self, inputs: Inputs, shapes: tuple[Any, ...], i: int, error: BaseException | None
     ) -> NoReturn:
         """Run ``f`` eagerly on sample ``i`` (backward included, every grad put back) and
         raise its error with the sample's index."""

@@ -176,6 +176,7 @@ class _Writer(NameTable):
         backward: bool,
         per_sample: bool,
         group: bool,
+        arg_sizes: list[int],
     ) -> None:
         self.namespace: dict[str, Any] = {}
         for op in ops.OPS.values():
@@ -241,9 +242,19 @@ class _Writer(NameTable):
             self.skipped |= grp.inner
         self.vecs: list[Vec] = []
         self.row_of: dict[Value, tuple[int, int]] = {}
-        used_inputs = [x for x in inputs if x in self.index]
-        if used_inputs:
-            self._add_vec(Vec("input", list(inputs), "inputs"))
+        # the inputs: one matrix per argument (its numbers as rows), a{k}
+        if sum(arg_sizes) != len(inputs):
+            raise ValueError(f"{len(inputs)} inputs but arguments of {arg_sizes} numbers")
+        #: per input: (argument, row)
+        self.input_at: list[tuple[int, int]] = []
+        start = 0
+        for k, size in enumerate(arg_sizes):
+            members = inputs[start : start + size]
+            start += size
+            self.input_at += [(k, j) for j in range(size)]
+            if any(x in self.index for x in members):
+                self._add_vec(Vec("input", members, f"a{k}"))
+        self.n_args = len(arg_sizes)
         for gi, grp in enumerate(self.groups):
             self._add_vec(Vec("group", grp.tops, f"Z{gi}", group=gi))
         self.reduces: dict[Value, tuple[int, Value | None, str, bool]] = {}
@@ -251,6 +262,7 @@ class _Writer(NameTable):
             self._find_maps()
             self._find_reduces()
         self.lines.append("def batch_step(inputs, leaves, n, B):")
+        self.lines.append(f"    {''.join(f'a{k}, ' for k in range(len(arg_sizes)))}= inputs")
         unpack = len(self.lines)
         self.lines.append("    # (inputs)")
         self.lines.append("    # (leaves)")
@@ -267,17 +279,22 @@ class _Writer(NameTable):
         self.lines.append(f"    return {self.expr[root].text}, ({aux_text}), {self.leaf_grads}")
         # the rows and leaves read one by one, named (a layer reads its matrix directly)
         used = set(re.findall(r"\b[xp]\d+\b", "\n".join(self.lines[unpack + 2 :])))
-        for k, (prefix, source, count) in enumerate(
-            (("x", "inputs", len(inputs)), ("p", "leaves", len(self.live)))
-        ):
-            names = [f"{prefix}{i}" for i in range(count) if f"{prefix}{i}" in used]
-            if len(names) == count and count:
-                self.lines[unpack + k] = f"    {''.join(f'{v}, ' for v in names)}= {source}"
-            elif names:
-                values = "".join(f"{source}[{v[1:]}], " for v in names)
-                self.lines[unpack + k] = f"    {''.join(f'{v}, ' for v in names)}= {values}"
-            else:
-                self.lines[unpack + k] = f"    # ({source}: none read one by one)"
+        xs = [f"x{i}" for i in range(len(inputs)) if f"x{i}" in used]
+        if xs:
+            rows = "".join(
+                f"a{self.input_at[int(v[1:])][0]}[{self.input_at[int(v[1:])][1]}], " for v in xs
+            )
+            self.lines[unpack] = f"    {''.join(f'{v}, ' for v in xs)}= {rows}"
+        else:
+            self.lines[unpack] = "    # (inputs: no row read one by one)"
+        ps = [f"p{i}" for i in range(len(self.live)) if f"p{i}" in used]
+        if len(ps) == len(self.live) and ps:
+            self.lines[unpack + 1] = f"    {''.join(f'{v}, ' for v in ps)}= leaves"
+        elif ps:
+            values = "".join(f"leaves[{v[1:]}], " for v in ps)
+            self.lines[unpack + 1] = f"    {''.join(f'{v}, ' for v in ps)}= {values}"
+        else:
+            self.lines[unpack + 1] = "    # (leaves: none read one by one)"
 
     # --- layers -------------------------------------------------------------------
 
@@ -1235,10 +1252,14 @@ def generate(
     backward: bool,
     per_sample: bool,
     group: bool = True,
+    arg_sizes: list[int] | None = None,
 ) -> BatchGenerated:
     """Write ``batch_step(inputs, leaves, n, B)`` for one traced graph.
 
-    ``inputs``: an (n_inputs, N) array, one row per input of the traced sample;
+    ``inputs``: one array per argument of ``f``, ``(size, N)`` with one row per number
+    of a sample of that argument, ``arg_sizes`` the numbers per argument (in the order
+    of the traced ``inputs``; None: one argument holding them all). The function never
+    writes into them (the runtime hands it the caller's arrays, read-only views);
     ``leaves``: the numbers of the captured leaves; ``n``: N as a float; ``B``: the
     buffers (see :attr:`BatchGenerated.buffers`). It returns ``(output, aux values,
     leaf gradients)``: arrays (N,) for what depends on the inputs, floats otherwise;
@@ -1256,6 +1277,7 @@ def generate(
             backward=backward,
             per_sample=per_sample,
             group=group,
+            arg_sizes=[len(inputs)] if arg_sizes is None else arg_sizes,
         )
     finally:
         if collecting:

@@ -210,3 +210,120 @@ def test_max_over_a_layer_matches_eager_with_and_without_ties(reverse: bool, tie
         for k, p in enumerate(params):
             got = r.grads[p][i] if p in r.grads else 0.0
             assert got == pytest.approx(p.grad, rel=1e-13, abs=1e-15), (i, k)
+
+
+# --- the arguments: read where they lie when float64 and C-contiguous ----------------------
+
+
+def ce_mlp(seed: int) -> tuple[list[Value], Callable[..., Any]]:
+    """A relu layer, a softmax cross-entropy over 4 classes against a one-hot target."""
+    rng = np.random.default_rng(seed)
+    layers = [
+        [([Value(float(v)) for v in rng.uniform(-1, 1, nin)], Value(0.1)) for _ in range(nout)]
+        for nin, nout in ((5, 6), (6, 4))
+    ]
+    params = [v for layer in layers for ws, b in layer for v in (*ws, b)]
+
+    def f(x: list[Any], t: list[Any]) -> Any:
+        a = [dot(ws, x, b).relu() for ws, b in layers[0]]
+        zs = [dot(ws, a, b) for ws, b in layers[1]]
+        m = zs[0]
+        for z in zs[1:]:
+            m = m.max(z)
+        shifted = [z - m for z in zs]
+        log_s = sum((d.exp() for d in shifted), Value(0.0)).log()
+        for tk in t:
+            if not (tk >= 0.0 and tk <= 1.0):
+                raise ValueError("target outside [0, 1]")
+        return -dot(t, [d - log_s for d in shifted]), zs
+
+    return params, f
+
+
+def test_arguments_are_read_in_place_and_never_written() -> None:
+    """Float64 C-contiguous arguments are the replay's inputs as they are (no copy), as
+    read-only views: every call (reduced, per sample, forward only) leaves them as they
+    were, and a write through what the generated code gets is refused by numpy."""
+    _, f = ce_mlp(1)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(30, 5))
+    t = np.eye(4)[rng.integers(0, 4, 30)]
+    kept = (x.copy(), t.copy())
+    g = vmap(f, has_aux=True)
+    inputs, shapes, n = g._arrays((x, t))
+    assert (shapes, n) == (((5,), (4,)), 30)
+    assert np.shares_memory(inputs[0], x) and np.shares_memory(inputs[1], t)
+    np.testing.assert_array_equal(inputs[0], x.T)
+    for mat in inputs:
+        assert not mat.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            mat[0, 0] = 7.0
+    g(x, t)
+    g.per_sample(x, t)
+    vmap(lambda a, b: f(a, b)[1], backward=False)(x, t)
+    for mine, before in zip((x, t), kept):
+        np.testing.assert_array_equal(mine, before)
+        assert mine.flags.writeable  # the caller's own flags are left alone
+
+
+@pytest.mark.parametrize(
+    "make, kept",
+    [
+        (lambda x: np.asfortranarray(x), True),  # float64, not C-contiguous
+        (lambda x: np.repeat(x, 2, axis=1)[:, ::2], True),  # a strided view
+        (lambda x: x.astype(np.float32), False),  # another dtype: converted (a new array)
+        (lambda x: x.tolist(), False),  # nested lists: converted
+    ],
+)
+def test_other_arguments_are_copied(make: Callable[[Any], Any], kept: bool) -> None:
+    """Anything else is read from a copy (float64: into an array kept for the next call
+    of this shape; another dtype: numpy's conversion), and gives the numbers of the
+    same data as a float64 C-contiguous array."""
+    params, f = ce_mlp(3)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(12, 5))
+    t = np.eye(4)[rng.integers(0, 4, 12)]
+    arg = make(x)
+    want = np.asarray(arg, dtype=np.float64)  # (float32 rounds x: compare with its numbers)
+    g = vmap(f, has_aux=True)
+    first, _, _ = g._arrays((arg, t))
+    again, _, _ = g._arrays((arg, t))
+    if isinstance(arg, np.ndarray):
+        assert not np.shares_memory(first[0], arg)
+    assert np.shares_memory(first[0], again[0]) == kept
+    np.testing.assert_array_equal(first[0], want.T)
+    r = g.per_sample(arg, t)
+    for p in params:
+        p.grad = 0.0
+    ref = vmap(f, has_aux=True).per_sample(np.ascontiguousarray(want), t)
+    np.testing.assert_array_equal(r.losses, ref.losses)
+    for p in params:
+        np.testing.assert_array_equal(r.grads[p], ref.grads[p])
+
+
+def test_a_layer_over_numbers_of_two_arguments() -> None:
+    """A layer whose inputs are numbers of two arguments (no one matrix holds them: they
+    are stacked), a product of rows of one argument with rows of another, reversed."""
+    rng = np.random.default_rng(5)
+    ws = [[Value(float(v)) for v in rng.uniform(-1, 1, 4)] for _ in range(3)]
+    bs = [Value(0.5), Value(-0.25), Value(0.0)]
+    params = [v for j in range(3) for v in (*ws[j], bs[j])]
+
+    def f(x: list[Any], y: Any, t: list[Any]) -> Value:
+        zs = [dot(ws[j], [*x, y], bs[j]).tanh() for j in range(3)]
+        return dot(t[::-1], zs) + dot(x[1:], t[:2])
+
+    x, y, t = rng.normal(size=(9, 3)), rng.normal(size=9), rng.normal(size=(9, 3))
+    g = vmap(f)
+    r = g.per_sample(x, y, t)
+    assert "_matmul(" in g.source and "_stack(" in g.source
+    for i in range(9):
+        for p in params:
+            p.grad = 0.0
+        out = f(
+            [Value(float(v)) for v in x[i]], Value(float(y[i])), [Value(float(v)) for v in t[i]]
+        )
+        out.backward()
+        assert r.losses[i] == pytest.approx(out.data, rel=1e-13)
+        for p in params:
+            assert r.grads[p][i] == pytest.approx(p.grad, rel=1e-12, abs=1e-15)
