@@ -130,19 +130,44 @@ class _SampleError(Exception):
         self.error = error
 
 
-_controller: Any = None  # threadpoolctl's view of the BLAS libraries, made on first use
+_blas: list[Any] | None = None  # threadpoolctl's controllers of the BLAS libraries loaded
+
+
+class _BlasThreads:
+    """BLAS on ``threads`` threads for the duration of a ``with`` block, then put back,
+    through threadpoolctl's controller of each BLAS library numpy loaded (OpenBLAS,
+    MKL, BLIS), found once. A library already on that many threads is left alone: the
+    usual case costs one query per library (about 1 µs; a threadpoolctl limit, which
+    reads every library's full description each time, took about 20 µs)."""
+
+    def __init__(self, threads: int) -> None:
+        global _blas
+        if _blas is None:
+            controller = threadpoolctl.ThreadpoolController()
+            _blas = [c for c in controller.lib_controllers if c.user_api == "blas"]
+        self.threads = threads
+        self.changed: list[tuple[Any, int]] = []
+
+    def __enter__(self) -> None:
+        assert _blas is not None
+        for lib in _blas:
+            before = lib.num_threads
+            if before != self.threads:
+                lib.set_num_threads(self.threads)
+                self.changed.append((lib, before))
+
+    def __exit__(self, *exc: object) -> None:
+        for lib, before in self.changed:
+            lib.set_num_threads(before)
+        self.changed.clear()
 
 
 def _blas_limit(threads: int | None) -> contextlib.AbstractContextManager[Any]:
     """A context that runs BLAS on ``threads`` threads (and puts the setting back), or
-    does nothing for None. threadpoolctl finds the BLAS numpy loaded (OpenBLAS, MKL,
-    BLIS) once; each limit then costs about 20 µs."""
-    global _controller
+    does nothing for None."""
     if threads is None:
         return contextlib.nullcontext()
-    if _controller is None:
-        _controller = threadpoolctl.ThreadpoolController()
-    return _controller.limit(limits=threads, user_api="blas")  # type: ignore[no-any-return]
+    return _BlasThreads(threads)
 
 
 # --- helpers the generated code calls -------------------------------------------------
