@@ -14,4 +14,4 @@ cpdef list toposort(root)
 
 @cython.locals(node=Value, a=Value, b=Value, nxt=Value, walked=cython.bint,
                 g=cython.double, pg=cython.double)
-cpdef backward(root, gradient=*)
+cpdef backward(Value root, gradient=*)

@@ -140,6 +140,8 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     """
     # A real number (a numpy scalar or a Fraction too), finite: inf or nan would poison
     # every grad silently, and an int beyond float's range gets a message naming it.
+    if root is None:  # (compiled, a Value argument may be None: refused here)
+        raise TypeError("backward() takes a Value, not None")
     seed = to_float(gradient, "backward() gradient")
     # Two passes over the graph (Kahn's algorithm), because this is the hot path.
     # Pass 1 reaches every node and marks it in its grad field instead of in a set:
@@ -168,21 +170,21 @@ def backward(root: Value, gradient: float = 1.0) -> None:
     a: Any
     b: Any
     try:
-        m = root.grad
+        m = root._grad
         if m != 0.0:
             saved.append((root, _old_grad(root, m)))
-        root.grad = once
+        root._grad = once
         node = root
         while True:  # pass 1
             a = node._a
             if a is not None:
                 b = node._b
                 if b is not None:  # a binary op
-                    m = b.grad
+                    m = b._grad
                     if m is leaf:
                         pass
                     elif m is once:
-                        b.grad = shared
+                        b._grad = shared
                         uses[b] = 2
                     elif m is shared:
                         uses[b] += 1
@@ -190,16 +192,16 @@ def backward(root: Value, gradient: float = 1.0) -> None:
                         if m != 0.0:  # (None and junk too: _old_grad sorts them)
                             saved.append((b, _old_grad(b, m)))
                         if b._a is None:
-                            b.grad = leaf
+                            b._grad = leaf
                             keep(b)
                         else:
-                            b.grad = once
+                            b._grad = once
                             push(b)
-                m = a.grad
+                m = a._grad
                 if m is leaf:
                     pass
                 elif m is once:
-                    a.grad = shared
+                    a._grad = shared
                     uses[a] = 2
                 elif m is shared:
                     uses[a] += 1
@@ -207,24 +209,24 @@ def backward(root: Value, gradient: float = 1.0) -> None:
                     if m != 0.0:
                         saved.append((a, _old_grad(a, m)))
                     if a._a is None:
-                        a.grad = leaf
+                        a._grad = leaf
                         keep(a)
                     else:
-                        a.grad = once
+                        a._grad = once
                         node = a
                         continue
             if not stack:
                 break
             node = pop()
         walked = True
-        root.grad = seed
+        root._grad = seed
         node = root if root._a is not None else None
         while node is not None:  # pass 2: the chain rule, parent.grad += grad * local
-            g = node.grad
+            g = node._grad
             a = node._a
-            m = a.grad  # (the mark, compared by identity; pg: its number)
+            m = a._grad  # (the mark, compared by identity; pg: its number)
             pg = m
-            a.grad = pg + g * node._da
+            a._grad = pg + g * node._da
             if m is once:
                 nxt = a
             elif a._a is None:
@@ -235,9 +237,9 @@ def backward(root: Value, gradient: float = 1.0) -> None:
                 nxt = None if left else a
             b = node._b
             if b is not None:  # a binary op
-                m = b.grad
+                m = b._grad
                 pg = m
-                b.grad = pg + g * node._db
+                b._grad = pg + g * node._db
                 if m is once:
                     if nxt is None:
                         nxt = b
@@ -256,15 +258,15 @@ def backward(root: Value, gradient: float = 1.0) -> None:
         # that flows on into every leaf behind it, so checking the leaves finds it (a
         # cost per leaf, not per node: networks have few leaves for their nodes).
         for node in leaves:
-            g = node.grad
+            g = node._grad
             if g - g != 0.0:
                 raise _overflowed(node, g)
         for node, old in saved:
             if old is not None:
-                g = node.grad + old
+                g = node._grad + old
                 if g - g != 0.0:
                     raise _overflowed(node, g, old)
-                node.grad = g
+                node._grad = g
     except BaseException:
         _put_back(root, saved, walked, (once, shared, leaf))
         raise

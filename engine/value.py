@@ -65,6 +65,16 @@ if not cython.compiled:
     # refuses object.__new__ for a C type).
     _new = object.__new__
 
+    # Compiled only (engine/value.pxd): the garbage collector watches a node only when
+    # it could be part of a reference cycle. Python objects are always watched, so
+    # these are never called here (every call is under ``if cython.compiled:``).
+    def _adopt(node: Value) -> None:
+        """Track ``node`` if one of its parents is tracked."""
+
+    def _untrack_leaf(node: Value) -> None:
+        """Untrack a new leaf of type Value."""
+
+
 # Grad mode is per thread (as in PyTorch), but the hot path reads one module global:
 # ``_recording`` is True while no thread has grad mode off, and then every op records
 # without asking further. While some thread is inside ``no_grad()``, ``_recording``
@@ -134,6 +144,16 @@ def _check_data(data: Any) -> float:
     return to_float(data, "Value data")
 
 
+def _as_grad(g: Any) -> float:
+    """A grad assigned by hand that is not a float (or None): a real number becomes a
+    float (inf and nan too: backward() names them); anything else is a TypeError."""
+    if not is_real(g):
+        raise TypeError(
+            f"Value grad must be a real number or None, not {type(g).__name__} ({_short(g)})"
+        )
+    return to_float(g, "Value grad", finite=False)
+
+
 def _lift(x: Any, op: str) -> Value:
     """The one place where plain numbers become Values (constants, label '').
 
@@ -143,7 +163,7 @@ def _lift(x: Any, op: str) -> Value:
     if type(x) is float and x - x == 0.0:  # the common case, without __init__'s checks
         c = _new(Value)
         c.data = x
-        c.grad = 0.0
+        c._grad = 0.0
         c.op = ""
         c._a = c._b = None
         c._da = c._db = 0.0
@@ -157,7 +177,7 @@ def _lift(x: Any, op: str) -> Value:
         )
     c = _new(Value)
     c.data = to_float(x, f"the operand of Value {op}")
-    c.grad = 0.0
+    c._grad = 0.0
     c.op = ""
     c._a = c._b = None
     c._da = c._db = 0.0
@@ -298,23 +318,26 @@ class Value:
     # store less per op, and a slot the garbage collector skips (it visits every
     # set slot of every node, several times as a graph grows). (Compiled, a field
     # is never unset: it holds None there.)
-    __slots__ = ("data", "grad", "_label", "op", "_a", "_b", "_da", "_db")
+    __slots__ = ("data", "_grad", "_label", "op", "_a", "_b", "_da", "_db")
 
     data: float
-    grad: float
     op: str
 
     def __init__(self, data: Number, label: str = "") -> None:
         if not isinstance(label, str):
             raise TypeError(f"Value label must be a str, not {type(label).__name__} ({label!r})")
+        if type(label) is not str:  # a str subclass could hold anything (value.pxd)
+            label = str.__str__(label)
         self.data = _check_data(data)
-        self.grad = 0.0
+        self._grad: float | None = 0.0
         self._label = label
         self.op = ""
         self._a: Value | None = None
         self._b: Any = None
         self._da: float = 0.0
         self._db: float = 0.0
+        if cython.compiled:
+            _untrack_leaf(self)  # (the collector need not watch it: engine/value.pxd)
 
     # --- what the node is made of ---------------------------------------------------
 
@@ -362,7 +385,27 @@ class Value:
     def label(self, label: str) -> None:
         if not isinstance(label, str):
             raise TypeError(f"Value label must be a str, not {type(label).__name__} ({label!r})")
-        self._label = label
+        self._label = label if type(label) is str else str.__str__(label)
+
+    @property
+    def grad(self) -> float:
+        """d(output)/d(this node), summed over every ``backward()`` so far (0.0 before).
+
+        Assign a real number (kept as a float; an int, a ``Fraction`` or a numpy scalar
+        is converted) or None (counted as 0 by the next ``backward()``, PyTorch's
+        ``set_to_none`` habit). Anything else is refused here, not at the next
+        backward(): a grad is a number, and a node that holds only numbers, strings and
+        its parents cannot be part of a reference cycle (the compiled build relies on
+        it, engine/value.pxd).
+        """
+        return self._grad  # type: ignore[return-value]  # (None if assigned so)
+
+    @grad.setter
+    def grad(self, g: float | None) -> None:
+        if type(g) is float or g is None:
+            self._grad = g
+        else:
+            self._grad = _as_grad(g)
 
     def __repr__(self) -> str:
         extra = f", label={self.label!r}" if self.label else ""
@@ -414,11 +457,12 @@ class Value:
 
     # --- copying and pickling: a whole graph, without recursion -----------------------
 
+    @cython.annotation_typing(True)
     def __copy__(self) -> Value:
         """A new node with this one's data, grad, label and op, sharing its parents."""
-        c = _new(Value)
+        c: Value = _new(Value)
         c.data = self.data
-        c.grad = self.grad
+        c._grad = self._grad
         c.op = self.op
         c._a = self._a
         c._b = self._b
@@ -427,8 +471,11 @@ class Value:
         label = getattr(self, "_label", None)
         if label is not None:
             c._label = label
+        if cython.compiled:
+            _adopt(c)  # tracked if a parent is (engine/value.pxd)
         return c
 
+    @cython.annotation_typing(True)
     def __deepcopy__(self, memo: dict[int, Any]) -> Value:
         """A copy of the graph behind this node, made without recursion (any depth). A
         node reached twice is copied once, so shared nodes stay shared, also with
@@ -451,10 +498,11 @@ class Value:
                 memo[id(b)] = _new(Value)
                 made.append(b)
                 stack.append(b)
+        c: Value
         for node in made:
             c = memo[id(node)]
             c.data = node.data
-            c.grad = node.grad
+            c._grad = node._grad
             c.op = node.op
             a = node._a
             if a is None:
@@ -469,6 +517,8 @@ class Value:
             label = getattr(node, "_label", None)  # unset on the nodes ops make
             if label is not None:
                 c._label = label
+            if cython.compiled:
+                _adopt(c)  # tracked if a parent is (engine/value.pxd)
         return memo[id(self)]  # type: ignore[no-any-return]
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
@@ -507,11 +557,20 @@ class Value:
         return (self.data, self.grad, label, self.op, self._a, self._b, self._da, self._db)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
+        """Fill in a blank node made by the unpickler (and only such a node: a node
+        already in a graph keeps its parents, or the graph could loop)."""
+        if getattr(self, "op", None) is not None:
+            raise TypeError(
+                "Value.__setstate__ fills in a node being unpickled; this one is already "
+                "made (make a new Value, or copy.copy() it)"
+            )
         if len(state) == 3:  # (the listing, its end, the fields)
             state = state[2]
         self.data, self.grad, label, self.op, self._a, self._b, self._da, self._db = state
         if label is not None:
-            self._label = label
+            self.label = label  # (checked: a str)
+        if cython.compiled:
+            _adopt(self)  # tracked if a parent is (engine/value.pxd)
 
     def backward(self, gradient: float = 1.0) -> None:
         """Add d(self)/d(node) * ``gradient`` to the ``grad`` of every node of the graph.
@@ -534,7 +593,7 @@ class Value:
             # _lift's fast path, inline: a number operand is this op's constant
             o = _new(Value)
             o.data = other
-            o.grad = 0.0
+            o._grad = 0.0
             o.op = ""
             o._a = o._b = None
             o._da = o._db = 0.0
@@ -553,13 +612,15 @@ class Value:
             raise bad from None
         out: Value = _new(Value)
         out.data = data
-        out.grad = 0.0
+        out._grad = 0.0
         out.op = "+"
         if _recording or _mode.enabled:
             out._a = self
             out._da = 1.0
             out._b = o
             out._db = 1.0
+            if cython.compiled:
+                _adopt(out)  # tracked if a parent is (engine/value.pxd)
         else:
             out._a = out._b = None
             out._da = out._db = 0.0
@@ -576,7 +637,7 @@ class Value:
             # _lift's fast path, inline: a number operand is this op's constant
             o = _new(Value)
             o.data = other
-            o.grad = 0.0
+            o._grad = 0.0
             o.op = ""
             o._a = o._b = None
             o._da = o._db = 0.0
@@ -595,13 +656,15 @@ class Value:
             raise bad from None
         out: Value = _new(Value)
         out.data = data
-        out.grad = 0.0
+        out._grad = 0.0
         out.op = "*"
         if _recording or _mode.enabled:
             out._a = self
             out._da = o.data  # y, x: the operands' own float objects, shared
             out._b = o
             out._db = self.data
+            if cython.compiled:
+                _adopt(out)  # tracked if a parent is (engine/value.pxd)
         else:
             out._a = out._b = None
             out._da = out._db = 0.0
@@ -620,13 +683,15 @@ class Value:
             if bad is None:
                 raise
             raise bad from None
-        out.grad = 0.0
+        out._grad = 0.0
         out.op = "neg"
         out._b = None
         if _recording or _mode.enabled:
             out._a = self
             out._da = -1.0
             out._db = _NO_PARAM
+            if cython.compiled:
+                _adopt(out)  # tracked if a parent is (engine/value.pxd)
         else:
             out._a = None
             out._da = out._db = 0.0
@@ -651,7 +716,7 @@ class Value:
             raise bad from None
         out = _new(Value)
         out.data = y
-        out.grad = 0.0
+        out._grad = 0.0
         out.op = op.name
         if _recording or _mode.enabled:
             rule = op.derivative
@@ -676,6 +741,8 @@ class Value:
             out._da = d
             out._db = _NO_PARAM if param is None else param
             out._b = None
+            if cython.compiled:
+                _adopt(out)  # tracked if a parent is (engine/value.pxd)
         else:
             out._a = out._b = None
             out._da = out._db = 0.0
@@ -699,7 +766,7 @@ class Value:
             raise bad from None
         out = _new(Value)
         out.data = v
-        out.grad = 0.0
+        out._grad = 0.0
         out.op = op.name
         if _recording or _mode.enabled:
             rule = op.derivative
@@ -724,6 +791,8 @@ class Value:
             out._da = da
             out._b = other
             out._db = db
+            if cython.compiled:
+                _adopt(out)  # tracked if a parent is (engine/value.pxd)
         else:
             out._a = out._b = None
             out._da = out._db = 0.0
@@ -732,8 +801,11 @@ class Value:
 
     # --- composed arithmetic ----------------------------------------------------------
 
+    # The reflected methods call the forward method itself, not the operator: compiled,
+    # ``x + s`` with ``s`` a Python subclass's instance asks ``s.__radd__`` first, and
+    # ``+`` there would ask it again, forever.
     def __radd__(self, other: Number) -> Value:
-        return _lift(other, "+") + self
+        return _lift(other, "+").__add__(self)
 
     def __sub__(self, other: Value | Number) -> Value:
         """x - y, recorded as x + (-y)."""
@@ -742,10 +814,10 @@ class Value:
         return self + -_lift(other, "-").data
 
     def __rsub__(self, other: Number) -> Value:
-        return _lift(other, "-") + (-self)
+        return _lift(other, "-").__add__(-self)
 
     def __rmul__(self, other: Number) -> Value:
-        return _lift(other, "*") * self
+        return _lift(other, "*").__mul__(self)
 
     def __truediv__(self, other: Value | Number) -> Value:
         """x / y, its own op (correctly rounded, as Python's); d/dx = 1/y, d/dy = -x/y²."""
@@ -774,7 +846,7 @@ class Value:
         return self._apply1(ops.POW, other)
 
     def __rpow__(self, other: Number) -> Value:
-        return _lift(other, "**") ** self
+        return _lift(other, "**").__pow__(self)
 
     def __abs__(self) -> Value:
         """|x|; d/dx = sign(x), with abs'(0) = 0 as in PyTorch."""
@@ -920,11 +992,17 @@ def read_data(nodes: list[Value]) -> list[float]:
 
 def add_to_grads(nodes: list[Value], amounts: list[float]) -> None:
     """``v.grad += g`` for each node and amount, in order: a replay hands its gradients
-    back as ``backward()`` would add them. Compiled, one C loop over the nodes' fields."""
+    back as ``backward()`` would add them (a grad of None counts as 0, as there).
+    Compiled, one C loop over the nodes' fields."""
     if len(nodes) != len(amounts):
         raise ValueError(f"add_to_grads: {len(nodes)} nodes but {len(amounts)} amounts")
     for i, v in enumerate(nodes):
-        v.grad += amounts[i]
+        old = v._grad
+        g = amounts[i] if old is None else old + amounts[i]
+        if type(g) is float:
+            v._grad = g
+        else:  # (a numpy scalar amount, say: the grad setter converts it)
+            v.grad = g
 
 
 @cython.annotation_typing(True)
@@ -979,12 +1057,14 @@ def dot(
             prod: float = wd * xd
             p: Value = _new(Value)
             p.data = prod
-            p.grad = 0.0
+            p._grad = 0.0
             p.op = "*"
             p._a = wv
             p._da = xv.data  # the operands' own float objects, shared (as in __mul__)
             p._b = xv
             p._db = wv.data
+            if cython.compiled:
+                _adopt(p)  # tracked if a parent is (engine/value.pxd)
             if acc is None:
                 acc = p
                 running = prod
@@ -992,12 +1072,14 @@ def dot(
             running = running + prod
             q: Value = _new(Value)
             q.data = running
-            q.grad = 0.0
+            q._grad = 0.0
             q.op = "+"
             q._a = acc
             q._da = 1.0
             q._b = p
             q._db = 1.0
+            if cython.compiled:
+                _adopt(q)  # tracked if a parent is (engine/value.pxd)
             acc = q
         if running - running != 0.0:  # inf or nan: some product or partial sum overflowed
             raise _dot_error(ws, xs, start)

@@ -905,3 +905,17 @@ def test_read_data_and_add_to_grads_are_the_plain_loops() -> None:
     with pytest.raises(ValueError, match="2 nodes but 1 amounts"):
         add_to_grads([a, b], [1.0])
     assert (a.grad, b.grad) == (1.75, 0.1)  # nothing added on the refusal
+
+
+def test_add_to_grads_counts_none_as_zero_and_keeps_floats() -> None:
+    """As backward() does: a grad of None takes the amount; a numpy amount is stored
+    as a float (through the grad setter)."""
+    import numpy as np
+
+    from engine.value import add_to_grads
+
+    a, b = Value(1.0), Value(2.0)
+    a.grad = None  # type: ignore[assignment]
+    add_to_grads([a, b], [0.5, np.float64(0.25)])  # type: ignore[list-item]
+    assert (a.grad, b.grad) == (0.5, 0.25)
+    assert type(b.grad) is float
