@@ -222,17 +222,17 @@ def _max_rows(g: Any, m: np.ndarray, top: np.ndarray, rev: bool, out: np.ndarray
     ``out``: each sample's ``g`` to the row that won, the first in the chain's order on a
     tie (``max(x, y)`` passes it to x when x >= y).
 
-    Without a tie (every column has exactly one row equal to its maximum, which a
-    count of the equal entries shows once ``top`` has no NaN) the winners are where
-    ``m == top``; with one, each column's first in the chain's order (argmax)."""
+    ``out`` first holds 1.0 where ``m`` equals its column's maximum. When that adds up
+    to one per column (and ``top`` has no NaN, whose column would have none), no sample
+    ties and the order of the chain does not matter: ``out * g``. Else each column's
+    first in the chain's order (argmax) gets ``g``."""
     n = m.shape[1]
+    np.equal(m, top, out=out)
+    if out.sum() == n and not np.isnan(top).any():
+        return np.multiply(out, g, out=out)
     chain = m[::-1] if rev else m
-    into = out[::-1] if rev else out
-    hits = np.equal(chain, top)
-    if np.count_nonzero(hits) == n and not np.isnan(top).any():
-        np.multiply(hits, g, out=into)
-        return out
     idx = np.argmax(chain, axis=0)
+    into = out[::-1] if rev else out
     into.fill(0.0)
     into[idx, np.arange(n)] = g
     return out
