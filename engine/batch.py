@@ -216,6 +216,24 @@ def _float_array(numbers: list[float]) -> np.ndarray:
     return np.fromiter(numbers, np.float64, len(numbers))
 
 
+def _repeat(g: Any, k: int, n: float) -> np.ndarray:
+    """``g`` (a number, or an array (N,)) as ``k`` equal rows, (k, N): a read-only view,
+    what ``np.broadcast_to`` gives, made directly for these two cases (about 1.5 µs
+    instead of 4 to 20: broadcast_to's general case builds an iterator)."""
+    count = int(n)
+    a = np.asarray(g, dtype=np.float64)
+    if a.ndim == 0:
+        a = a.reshape(1)
+        strides: tuple[int, int] = (0, 0)
+    elif a.shape == (count,) and a.flags.c_contiguous:
+        strides = (0, a.itemsize)
+    else:
+        return np.broadcast_to(a, (k, count))
+    view = np.ndarray((k, count), np.float64, a, 0, strides)
+    view.flags.writeable = False
+    return view
+
+
 def _max_rows(g: Any, m: np.ndarray, top: np.ndarray, rev: bool, out: np.ndarray) -> np.ndarray:
     """The gradient of max over the rows of ``m`` (a chain of ``max`` nodes, in the rows'
     order or, ``rev``, the reverse; ``top``: its result, ``m.max(axis=0)``), written into
@@ -273,7 +291,7 @@ def _namespace(guards: list[trace.Guard], debug: list[Any] | None) -> dict[str, 
         "_matmul": np.matmul,
         "_add_at": np.add.at,
         "_stack": _stack,
-        "_broadcast": np.broadcast_to,
+        "_repeat": _repeat,
         "_max_rows": _max_rows,
         "_each": each if debug is None else each_tolerant,
         "_each_rule": each_rule,

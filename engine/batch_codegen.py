@@ -1049,7 +1049,7 @@ class _Writer(NameTable):
                 buf = self.buffer(len(vec.members))
                 self.emit(dr, f"_max_rows({g.text}, {vec.matrix}, {top}, {rev}, {buf})", None, True)
             else:
-                self.emit(dr, f"_broadcast({g.text}, ({len(vec.members)}, int(n)))", None, False)
+                self.emit(dr, f"_repeat({g.text}, {len(vec.members)}, n)", None, False)
             for j, m in enumerate(vec.members):
                 if m in self.leads:
                     self.contributions.setdefault(m, []).append((Expr(f"{dr}[{j}]"), True, (dr, j)))

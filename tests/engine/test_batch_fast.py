@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine import TraceError, Value, batch_codegen, dot, vmap
-from engine.batch import _GuardMiss
+from engine.batch import _GuardMiss, _repeat
 
 # --- guards: one quick test per point, each guard in order only when it fails -----------
 
@@ -327,3 +327,26 @@ def test_a_layer_over_numbers_of_two_arguments() -> None:
         assert r.losses[i] == pytest.approx(out.data, rel=1e-13)
         for p in params:
             assert r.grads[p][i] == pytest.approx(p.grad, rel=1e-12, abs=1e-15)
+
+
+# --- a sum's gradient repeated over its rows: a view, as np.broadcast_to gives it -------
+
+
+@pytest.mark.parametrize(
+    "g",
+    [
+        -1.0,  # a number
+        np.float64(2.5),
+        np.arange(6.0),  # an array (N,)
+        np.arange(12.0)[::2],  # strided: np.broadcast_to itself
+        np.arange(6.0).reshape(1, 6),  # another shape: np.broadcast_to itself
+    ],
+)
+def test_repeat_is_broadcast_to(g: Any) -> None:
+    out = _repeat(g, 3, 6.0)
+    want = np.broadcast_to(g, (3, 6))
+    assert out.shape == want.shape and out.dtype == np.float64
+    np.testing.assert_array_equal(out, want)
+    assert not out.flags.writeable
+    if isinstance(g, np.ndarray) and g.ndim == 1:
+        assert np.shares_memory(out, g)  # a view, not a copy
