@@ -23,7 +23,9 @@ last bit as ``engine.compile``'s do.
 
 * Arguments: array-likes with a leading batch axis of the same length N; the rest of
   an argument's shape is one sample's (``(N,)``: ``f`` gets a number, ``(N, n)``: a
-  list of n numbers, ``(N, n, m)``: nested lists). Every number must be finite.
+  list of n numbers, ``(N, n, m)``: nested lists). Every number must be finite. A
+  float64 C-contiguous array is read where it lies (no copy), through a read-only
+  view: the replay cannot write into it. Anything else is converted or copied first.
 * The result: the loss reduced over the batch (``reduce="mean"`` or ``"sum"``), and
   with ``has_aux=True`` also ``aux`` with a leading N axis (a Value -> an array (N,),
   a list of k Values -> (N, k)). The reduced gradients are added to the captured
@@ -42,6 +44,10 @@ last bit as ``engine.compile``'s do.
   :class:`TraceError` naming the first sample that differs and the comparison: vmap
   runs one branch for the whole batch and never silently gives a sample the traced
   branch. Write such a branch with relu/max/abs, or split the batch yourself.
+  The guards due at one point of the replay are checked with one quick test (against
+  a number, one min or max over the rows they read: nn's one-hot range checks of ten
+  classes are two reductions); only when it fails is each checked in turn, so the
+  error names the same guard and sample as checking them one by one would.
   ``strict=True`` refuses any comparison that changes.
 * Frozen numbers: ``round(v)``, ``f"{v:.3f}"``, ``detach()``, a ``no_grad()`` block
   seen while tracing keep the traced sample's number for every sample: reported as a
