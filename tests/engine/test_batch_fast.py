@@ -350,3 +350,33 @@ def test_repeat_is_broadcast_to(g: Any) -> None:
     assert not out.flags.writeable
     if isinstance(g, np.ndarray) and g.ndim == 1:
         assert np.shares_memory(out, g)  # a view, not a copy
+
+
+# --- the arguments' numbers must be finite: one BLAS sum of squares, exact on alarm --------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [(0, 3, None), (1, 0, 2), (1, 6, 0), (2, 5, 1)])
+def test_a_non_finite_argument_is_named(bad: float, where: tuple[int, int, int | None]) -> None:
+    k, i, j = where
+    w = Value(0.5)
+
+    def f(a: Any, b: list[Any], c: list[Any]) -> Value:
+        return w * a + dot(b, c)
+
+    args = [np.linspace(-1, 1, 7), np.ones((7, 3)), np.ones((7, 3))]
+    args[k][(i,) if j is None else (i, j)] = bad
+    g = vmap(f)
+    at = f"[{i}]" if j is None else rf"\[{i}, \.\.\.\] \(number {j} of it\)"
+    at = at.replace("[", r"\[").replace("]", r"\]") if j is None else at
+    with pytest.raises(ValueError, match=rf"^sample {i}: argument {k}{at} is {bad!r}; every"):
+        g(*args)
+    assert w.grad == 0.0
+
+
+def test_huge_finite_arguments_are_not_refused() -> None:
+    """1e200² overflows the sum of squares: the exact check then finds every number
+    finite, and the call goes on."""
+    w = Value(1e-300)
+    g = vmap(lambda a: w * a)
+    assert g(np.array([1e200, -1e200, 3e200])) == pytest.approx(1e-100)
