@@ -33,12 +33,14 @@ PLAN: list[tuple[str, list[str]]] = [
     ("mlp", ["chainrule", "chainrule-pure", "chainrule-compiled", "floats", "micrograd"]),
     ("memory", ["chainrule", "chainrule-pure", "micrograd"]),
 ]
-# (build label, engine name, targets: chain, wide, MLP step). The pure build has no
-# wall-clock target of its own: it must stay as fast as before the compiled build
-# came, which its instruction counts check precisely (python -m benchmarks.instructions
-# with CHAINRULE_PURE=1); its ratios are shown next to the compiled build's.
-BUILDS: list[tuple[str, str, dict[str, float] | None]] = [
-    ("compiled", "chainrule", {"chain": 15.0, "wide": 15.0, "mlp": 30.0}),
+# (build label, engine name, targets: chain, wide, MLP step, each as (target, stretch):
+# issue 14's stretch targets are for a build whose nodes the garbage collector does not
+# track, which the compiled build is). The pure build has no wall-clock target of its
+# own: it must stay as fast as before the compiled build came, which its instruction
+# counts check precisely (python -m benchmarks.instructions with CHAINRULE_PURE=1); its
+# ratios are shown next to the compiled build's.
+BUILDS: list[tuple[str, str, dict[str, tuple[float, float]] | None]] = [
+    ("compiled", "chainrule", {"chain": (15.0, 25.0), "wide": (15.0, 30.0), "mlp": (30.0, 40.0)}),
     ("pure", "chainrule-pure", None),
 ]
 
@@ -87,10 +89,20 @@ def main(argv: list[str] | None = None) -> int:
     def med(workload: str, engine: str, key: str) -> float:
         return statistics.median(r[key] for r in raw[workload][engine])
 
-    rows: list[tuple[str, str, str, str, bool | None]] = []
+    rows: list[tuple[str, str, str, str, bool | None, bool | None]] = []
 
-    def row(name: str, value: str, detail: str, target: str, ok: bool | None) -> None:
-        rows.append((name, value, detail, target, ok))
+    def row(
+        name: str,
+        value: str,
+        detail: str,
+        target: str,
+        ok: bool | None,
+        stretch: bool | None = None,
+    ) -> None:
+        rows.append((name, value, detail, target, ok, stretch))
+
+    def goal_text(goal: tuple[float, float] | None) -> str:
+        return "as before" if goal is None else f">= {goal[0]:.0f}x (stretch {goal[1]:.0f}x)"
 
     names = {
         "chain": "chain (y*a + b, Value operands)",
@@ -107,17 +119,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r:.1f}x faster",
                 f"chainrule {med(w, eng, 'ns_per_op'):.0f} ns, "
                 f"micrograd {med(w, 'micrograd', 'ns_per_op'):.0f} ns",
-                "as before" if goal is None else f">= {goal:.0f}x",
-                None if goal is None else r >= goal,
+                goal_text(goal),
+                None if goal is None else r >= goal[0],
+                None if goal is None else r >= goal[1],
             )
         r = statistics.median(ratios("mlp", "s_per_step", "micrograd", eng))
+        goal = None if targets is None else targets["mlp"]
         row(
             f"[{build}] MLP step (eager)",
             f"{r:.1f}x faster",
             f"chainrule {med('mlp', eng, 's_per_step') * 1e3:.1f} ms, "
             f"micrograd {med('mlp', 'micrograd', 's_per_step') * 1e3:.0f} ms",
-            "as before" if targets is None else f">= {targets['mlp']:.0f}x",
-            None if targets is None else r >= targets["mlp"],
+            goal_text(goal),
+            None if goal is None else r >= goal[0],
+            None if goal is None else r >= goal[1],
         )
     r = statistics.median(ratios("mlp", "s_per_step", "micrograd", "chainrule-compiled"))
     row(
@@ -169,14 +184,16 @@ def main(argv: list[str] | None = None) -> int:
         f"installed build: {installed} (engine.COMPILED is {installed == 'compiled'}); "
         "[pure]: the same source run as Python (CHAINRULE_PURE=1)\n"
     )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
     header = ("measure", "result", "detail", "target")
     widths = [max(w, len(h)) for w, h in zip(widths, header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  met")
     print("  ".join("-" * w for w in widths) + "  ---")
-    for name, value, detail, target, ok in rows:
+    for name, value, detail, target, ok, stretch in rows:
         cells = (name, value, detail, target)
         met = "  -" if ok is None else "  yes" if ok else "  NO"
+        if stretch is not None:
+            met += ", stretch too" if stretch else ", not the stretch"
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths)) + met)
     batch_raw: dict[str, Any] | None = None
     if not args.no_batch:

@@ -41,6 +41,10 @@ cdef class Value:
     cdef public double _db
 
 
+# value.py's ``_COMPILED``: True here, a C variable, so its tests cost nothing.
+cdef bint _COMPILED
+
+
 cdef extern from "Python.h":
     int PyObject_GC_IsTracked(object)
     void PyObject_GC_Track(void *)

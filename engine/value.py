@@ -30,7 +30,9 @@ through it with pdb). The traces of that here: the ``cython`` decorators, which 
 nothing in Python (``@cython.annotation_typing(True)`` on the hot methods lets the
 compiler read their local annotations: ``x: float`` is a C double there), the
 ``_new`` that makes a bare node (object.__new__ in Python, an inline C function
-compiled), and ``__hash__``, written out for the C type only.
+compiled), the ``if _COMPILED:`` lines (compiled, nodes of plain Values are left
+untracked by the garbage collector: engine/value.pxd says why that is safe), and
+``__hash__``, written out for the C type only.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ Number = Union[int, float]  # noqa: UP007 - a runtime alias, valid on 3.10
 
 # True when this module runs compiled by Cython (``engine.COMPILED`` reports it).
 COMPILED: bool = cython.compiled
+# The same, for the hot path: compiled, a C variable (engine/value.pxd), so ``if
+# _COMPILED:`` is one C test there and one global lookup here.
+_COMPILED: bool = cython.compiled
 
 if not cython.compiled:
     # A bare node, its fields set by the caller: the fastest way Python has. Compiled,
@@ -67,7 +72,7 @@ if not cython.compiled:
 
     # Compiled only (engine/value.pxd): the garbage collector watches a node only when
     # it could be part of a reference cycle. Python objects are always watched, so
-    # these are never called here (every call is under ``if cython.compiled:``).
+    # these are never called here (every call is under ``if _COMPILED:``).
     def _adopt(node: Value) -> None:
         """Track ``node`` if one of its parents is tracked."""
 
@@ -336,7 +341,7 @@ class Value:
         self._b: Any = None
         self._da: float = 0.0
         self._db: float = 0.0
-        if cython.compiled:
+        if _COMPILED:
             _untrack_leaf(self)  # (the collector need not watch it: engine/value.pxd)
 
     # --- what the node is made of ---------------------------------------------------
@@ -471,7 +476,7 @@ class Value:
         label = getattr(self, "_label", None)
         if label is not None:
             c._label = label
-        if cython.compiled:
+        if _COMPILED:
             _adopt(c)  # tracked if a parent is (engine/value.pxd)
         return c
 
@@ -517,7 +522,7 @@ class Value:
             label = getattr(node, "_label", None)  # unset on the nodes ops make
             if label is not None:
                 c._label = label
-            if cython.compiled:
+            if _COMPILED:
                 _adopt(c)  # tracked if a parent is (engine/value.pxd)
         return memo[id(self)]  # type: ignore[no-any-return]
 
@@ -569,7 +574,7 @@ class Value:
         self.data, self.grad, label, self.op, self._a, self._b, self._da, self._db = state
         if label is not None:
             self.label = label  # (checked: a str)
-        if cython.compiled:
+        if _COMPILED:
             _adopt(self)  # tracked if a parent is (engine/value.pxd)
 
     def backward(self, gradient: float = 1.0) -> None:
@@ -600,9 +605,7 @@ class Value:
         else:
             o = _lift(other, "+")
         try:  # free in CPython >= 3.11; the except clause runs only for junk data
-            x: float = self.data
-            y: float = o.data
-            data: float = x + y
+            data: float = self.data + o.data
             if data - data != 0.0:  # inf, or nan from junk someone assigned to .data
                 raise _overflow("+", self, o)
         except TypeError:  # str or None assigned to .data?
@@ -619,7 +622,7 @@ class Value:
             out._da = 1.0
             out._b = o
             out._db = 1.0
-            if cython.compiled:
+            if _COMPILED:
                 _adopt(out)  # tracked if a parent is (engine/value.pxd)
         else:
             out._a = out._b = None
@@ -644,9 +647,7 @@ class Value:
         else:
             o = _lift(other, "*")
         try:  # free in CPython >= 3.11; the except clause runs only for junk data
-            x: float = self.data
-            y: float = o.data
-            data: float = x * y
+            data: float = self.data * o.data
             if data - data != 0.0:  # inf or nan
                 raise _overflow("*", self, o)
         except TypeError:  # str or None assigned to .data?
@@ -663,7 +664,7 @@ class Value:
             out._da = o.data  # y, x: the operands' own float objects, shared
             out._b = o
             out._db = self.data
-            if cython.compiled:
+            if _COMPILED:
                 _adopt(out)  # tracked if a parent is (engine/value.pxd)
         else:
             out._a = out._b = None
@@ -690,7 +691,7 @@ class Value:
             out._a = self
             out._da = -1.0
             out._db = _NO_PARAM
-            if cython.compiled:
+            if _COMPILED:
                 _adopt(out)  # tracked if a parent is (engine/value.pxd)
         else:
             out._a = None
@@ -741,7 +742,7 @@ class Value:
             out._da = d
             out._db = _NO_PARAM if param is None else param
             out._b = None
-            if cython.compiled:
+            if _COMPILED:
                 _adopt(out)  # tracked if a parent is (engine/value.pxd)
         else:
             out._a = out._b = None
@@ -791,7 +792,7 @@ class Value:
             out._da = da
             out._b = other
             out._db = db
-            if cython.compiled:
+            if _COMPILED:
                 _adopt(out)  # tracked if a parent is (engine/value.pxd)
         else:
             out._a = out._b = None
@@ -1063,7 +1064,7 @@ def dot(
             p._da = xv.data  # the operands' own float objects, shared (as in __mul__)
             p._b = xv
             p._db = wv.data
-            if cython.compiled:
+            if _COMPILED:
                 _adopt(p)  # tracked if a parent is (engine/value.pxd)
             if acc is None:
                 acc = p
@@ -1078,7 +1079,7 @@ def dot(
             q._da = 1.0
             q._b = p
             q._db = 1.0
-            if cython.compiled:
+            if _COMPILED:
                 _adopt(q)  # tracked if a parent is (engine/value.pxd)
             acc = q
         if running - running != 0.0:  # inf or nan: some product or partial sum overflowed

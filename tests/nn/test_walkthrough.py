@@ -42,6 +42,13 @@ PLAIN: dict[str, tuple[Callable[[float], float], Callable[[float], float]]] = {
 }
 
 
+def _neuron_sum(row: list[float], a: list[float], bias: float) -> float:
+    z = bias
+    for w, v in zip(row, a, strict=True):
+        z = z + w * v
+    return z
+
+
 def delta_rule(
     weights: list[list[list[float]]],
     biases: list[list[float] | None],
@@ -59,10 +66,10 @@ def delta_rule(
         for k in range(L):
             f = PLAIN[activations[k]][0]
             b = biases[k] or [0.0] * len(weights[k])
-            z = [
-                sum(w * v for w, v in zip(row, a, strict=True)) + bi
-                for row, bi in zip(weights[k], b, strict=True)
-            ]
+            # b + w0 x0 + w1 x1 + ..., added in the neuron's order (engine.dot with the
+            # bias as start): at a kink of f' (z = 0 for relu) another order can round
+            # z to the other side, and f'(z) is then not close at all
+            z = [_neuron_sum(row, a, bi) for row, bi in zip(weights[k], b, strict=True)]
             ins[k].append(a)
             a = [f(zi) for zi in z]
             zs[k].append(z)
