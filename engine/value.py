@@ -991,6 +991,14 @@ def read_data(nodes: list[Value]) -> list[float]:
     return out
 
 
+def zero_grads(nodes: list[Value]) -> None:
+    """``v.grad = 0.0`` for each node: ``Module.zero_grad()`` and the optimizers' (one
+    C loop over the nodes' fields compiled, where the ``grad`` setter is a call per
+    node)."""
+    for v in nodes:
+        v._grad = 0.0
+
+
 def add_to_grads(nodes: list[Value], amounts: list[float]) -> None:
     """``v.grad += g`` for each node and amount, in order: a replay hands its gradients
     back as ``backward()`` would add them (a grad of None counts as 0, as there).
