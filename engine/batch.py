@@ -23,7 +23,9 @@ last bit as ``engine.compile``'s do.
 
 * Arguments: array-likes with a leading batch axis of the same length N; the rest of
   an argument's shape is one sample's (``(N,)``: ``f`` gets a number, ``(N, n)``: a
-  list of n numbers, ``(N, n, m)``: nested lists). Every number must be finite.
+  list of n numbers, ``(N, n, m)``: nested lists). Every number must be finite. A
+  float64 C-contiguous array is read where it lies (no copy), through a read-only
+  view: the replay cannot write into it. Anything else is converted or copied first.
 * The result: the loss reduced over the batch (``reduce="mean"`` or ``"sum"``), and
   with ``has_aux=True`` also ``aux`` with a leading N axis (a Value -> an array (N,),
   a list of k Values -> (N, k)). The reduced gradients are added to the captured
@@ -42,6 +44,10 @@ last bit as ``engine.compile``'s do.
   :class:`TraceError` naming the first sample that differs and the comparison: vmap
   runs one branch for the whole batch and never silently gives a sample the traced
   branch. Write such a branch with relu/max/abs, or split the batch yourself.
+  The guards due at one point of the replay are checked with one quick test (against
+  a number, one min or max over the rows they read: nn's one-hot range checks of ten
+  classes are two reductions); only when it fails is each checked in turn, so the
+  error names the same guard and sample as checking them one by one would.
   ``strict=True`` refuses any comparison that changes.
 * Frozen numbers: ``round(v)``, ``f"{v:.3f}"``, ``detach()``, a ``no_grad()`` block
   seen while tracing keep the traced sample's number for every sample: reported as a
@@ -90,6 +96,9 @@ MAX_TRACES = 8
 
 _FILENAME = "<chainrule vmap>"
 
+#: What the generated code reads: one (size, N) array per argument (see ``_arrays``).
+Inputs = tuple[np.ndarray, ...]
+
 #: Batch sizes whose buffers are kept (mini-batches and a ragged last one, evaluation).
 MAX_BUFFER_SETS = 4
 
@@ -127,19 +136,44 @@ class _SampleError(Exception):
         self.error = error
 
 
-_controller: Any = None  # threadpoolctl's view of the BLAS libraries, made on first use
+_blas: list[Any] | None = None  # threadpoolctl's controllers of the BLAS libraries loaded
+
+
+class _BlasThreads:
+    """BLAS on ``threads`` threads for the duration of a ``with`` block, then put back,
+    through threadpoolctl's controller of each BLAS library numpy loaded (OpenBLAS,
+    MKL, BLIS), found once. A library already on that many threads is left alone: the
+    usual case costs one query per library (about 1 µs; a threadpoolctl limit, which
+    reads every library's full description each time, took about 20 µs)."""
+
+    def __init__(self, threads: int) -> None:
+        global _blas
+        if _blas is None:
+            controller = threadpoolctl.ThreadpoolController()
+            _blas = [c for c in controller.lib_controllers if c.user_api == "blas"]
+        self.threads = threads
+        self.changed: list[tuple[Any, int]] = []
+
+    def __enter__(self) -> None:
+        assert _blas is not None
+        for lib in _blas:
+            before = lib.num_threads
+            if before != self.threads:
+                lib.set_num_threads(self.threads)
+                self.changed.append((lib, before))
+
+    def __exit__(self, *exc: object) -> None:
+        for lib, before in self.changed:
+            lib.set_num_threads(before)
+        self.changed.clear()
 
 
 def _blas_limit(threads: int | None) -> contextlib.AbstractContextManager[Any]:
     """A context that runs BLAS on ``threads`` threads (and puts the setting back), or
-    does nothing for None. threadpoolctl finds the BLAS numpy loaded (OpenBLAS, MKL,
-    BLIS) once; each limit then costs about 20 µs."""
-    global _controller
+    does nothing for None."""
     if threads is None:
         return contextlib.nullcontext()
-    if _controller is None:
-        _controller = threadpoolctl.ThreadpoolController()
-    return _controller.limit(limits=threads, user_api="blas")  # type: ignore[no-any-return]
+    return _BlasThreads(threads)
 
 
 # --- helpers the generated code calls -------------------------------------------------
@@ -188,16 +222,43 @@ def _float_array(numbers: list[float]) -> np.ndarray:
     return np.fromiter(numbers, np.float64, len(numbers))
 
 
-def _max_rows(g: Any, m: np.ndarray, rev: bool) -> np.ndarray:
+def _repeat(g: Any, k: int, n: float) -> np.ndarray:
+    """``g`` (a number, or an array (N,)) as ``k`` equal rows, (k, N): a read-only view,
+    what ``np.broadcast_to`` gives, made directly for these two cases (about 1.5 µs
+    instead of 4 to 20: broadcast_to's general case builds an iterator)."""
+    count = int(n)
+    a = np.asarray(g, dtype=np.float64)
+    if a.ndim == 0:
+        a = a.reshape(1)
+        strides: tuple[int, int] = (0, 0)
+    elif a.shape == (count,) and a.flags.c_contiguous:
+        strides = (0, a.itemsize)
+    else:
+        return np.broadcast_to(a, (k, count))
+    view = np.ndarray((k, count), np.float64, a, 0, strides)
+    view.flags.writeable = False
+    return view
+
+
+def _max_rows(g: Any, m: np.ndarray, top: np.ndarray, rev: bool, out: np.ndarray) -> np.ndarray:
     """The gradient of max over the rows of ``m`` (a chain of ``max`` nodes, in the rows'
-    order or, ``rev``, the reverse): each sample's ``g`` to the row that won, the first
-    in the chain's order on a tie (``max(x, y)`` passes it to x when x >= y)."""
-    k, n = m.shape
-    idx = np.argmax(m[::-1] if rev else m, axis=0)
-    if rev:
-        idx = k - 1 - idx
-    out = np.zeros((k, n))
-    out[idx, np.arange(n)] = g
+    order or, ``rev``, the reverse; ``top``: its result, ``m.max(axis=0)``), written into
+    ``out``: each sample's ``g`` to the row that won, the first in the chain's order on a
+    tie (``max(x, y)`` passes it to x when x >= y).
+
+    ``out`` first holds 1.0 where ``m`` equals its column's maximum. When that adds up
+    to one per column (and ``top`` has no NaN, whose column would have none), no sample
+    ties and the order of the chain does not matter: ``out * g``. Else each column's
+    first in the chain's order (argmax) gets ``g``."""
+    n = m.shape[1]
+    np.equal(m, top, out=out)
+    if out.sum() == n and not np.isnan(top).any():
+        return np.multiply(out, g, out=out)
+    chain = m[::-1] if rev else m
+    idx = np.argmax(chain, axis=0)
+    into = out[::-1] if rev else out
+    into.fill(0.0)
+    into[idx, np.arange(n)] = g
     return out
 
 
@@ -236,7 +297,7 @@ def _namespace(guards: list[trace.Guard], debug: list[Any] | None) -> dict[str, 
         "_matmul": np.matmul,
         "_add_at": np.add.at,
         "_stack": _stack,
-        "_broadcast": np.broadcast_to,
+        "_repeat": _repeat,
         "_max_rows": _max_rows,
         "_each": each if debug is None else each_tolerant,
         "_each_rule": each_rule,
@@ -248,10 +309,11 @@ def _namespace(guards: list[trace.Guard], debug: list[Any] | None) -> dict[str, 
 class Program:
     """One trace written out: the reduced program, and the per-sample one when asked."""
 
-    def __init__(self, t: trace.Trace, backward: bool, group: bool) -> None:
+    def __init__(self, t: trace.Trace, backward: bool, group: bool, arg_sizes: list[int]) -> None:
         self.trace = t
         self.backward = backward
         self.group = group
+        self.arg_sizes = arg_sizes
         self.reduced = self._generate(per_sample=False)
         self.fn = self._compile(self.reduced, debug=None)
         self._per_sample: tuple[batch_codegen.BatchGenerated, Any] | None = None
@@ -281,6 +343,7 @@ class Program:
             backward=self.backward,
             per_sample=per_sample,
             group=self.group,
+            arg_sizes=self.arg_sizes,
         )
 
     def _compile(self, gen: batch_codegen.BatchGenerated, debug: list[Any] | None) -> Any:
@@ -365,8 +428,9 @@ class BatchedFunction:
         self.strict = strict
         self.group = group
         self._programs: dict[tuple[Any, ...], list[Program]] = {}
-        # per (sample shapes, N): the samples' numbers side by side, one row per sample
-        self._inputs: dict[tuple[Any, int], np.ndarray] = {}
+        # per (sample shapes, N): for each argument that is not float64 and C-contiguous,
+        # an array its numbers are copied into (one row per sample), kept for the next call
+        self._copies: dict[tuple[Any, int], list[np.ndarray | None]] = {}
         self._last: Program | None = None
         self.__name__ = getattr(f, "__name__", "vmapped")
         self.__doc__ = getattr(f, "__doc__", None)
@@ -377,8 +441,10 @@ class BatchedFunction:
 
     # --- arguments ----------------------------------------------------------------
 
-    def _arrays(self, args: tuple[Any, ...]) -> tuple[np.ndarray, tuple[Any, ...], int]:
-        """The inputs as an (n_inputs, N) float64 view (one row per input number), the
+    def _arrays(self, args: tuple[Any, ...]) -> tuple[Inputs, tuple[Any, ...], int]:
+        """The inputs as one read-only (size, N) float64 view per argument (one row per
+        number of a sample: the argument's own memory, transposed, when it is float64
+        and C-contiguous, else a copy into an array kept for this shape and N), the
         sample shapes, and N."""
         if not args:
             raise TypeError("a vmapped function takes at least one array (the batch)")
@@ -415,24 +481,34 @@ class BatchedFunction:
                 )
         if n == 0:
             raise ValueError("the batch is empty (N = 0)")
-        cols = [arr.reshape(n, -1) for arr in arrays]
         shapes = tuple(arr.shape[1:] for arr in arrays)
-        # one row per input number: written into an array kept for this shape and N
+        cols = [arr.reshape(n, -1) for arr in arrays]
         key = (shapes, n)
-        rows = self._inputs.get(key)
-        if rows is None:
-            if len(self._inputs) >= MAX_BUFFER_SETS:
-                self._inputs.pop(next(iter(self._inputs)))
-            rows = np.empty((n, sum(c.shape[1] for c in cols)))
-            self._inputs[key] = rows
-        at = 0
-        for c in cols:  # sample by sample, as the arguments lie in memory
-            np.copyto(rows[:, at : at + c.shape[1]], c)
-            at += c.shape[1]
-        # one row per input number (a view: a layer's matrix product reads it as it is)
-        inputs = rows.T
-        total = float(rows.sum())
-        if total - total != 0.0:  # a NaN or an infinity somewhere (or a sum that overflows)
+        copies = self._copies.get(key)
+        mats = []
+        total = 0.0
+        for k, c in enumerate(cols):
+            if not c.flags.c_contiguous:  # (a float64 array's own memory only if contiguous)
+                if copies is None:
+                    if len(self._copies) >= MAX_BUFFER_SETS:
+                        self._copies.pop(next(iter(self._copies)))
+                    copies = self._copies[key] = [None] * len(cols)
+                kept = copies[k]
+                if kept is None:
+                    kept = copies[k] = np.empty(c.shape)
+                np.copyto(kept, c)
+                c = kept
+            # one row per number of a sample (a view); read-only: the replay cannot write
+            # into the caller's array (numpy refuses any write through this view)
+            mat = c.T
+            mat.flags.writeable = False
+            mats.append(mat)
+            flat = c.reshape(-1)  # (c is C-contiguous: a view)
+            with np.errstate(over="ignore", invalid="ignore"):  # (squares may overflow)
+                total += float(np.dot(flat, flat))  # BLAS: faster than a sum
+        # Σ x² is finite unless some x is a NaN or an infinity, or squares overflow
+        # (|x| > 1e154: then the exact check below finds nothing and the call goes on)
+        if total - total != 0.0:
             for k, c in enumerate(cols):
                 good = np.isfinite(c)
                 if not good.all():
@@ -442,17 +518,13 @@ class BatchedFunction:
                     raise ValueError(
                         f"sample {i}: argument {k}{where} is {bad!r}; every number must be finite"
                     )
-        return inputs, shapes, n
+        return tuple(mats), shapes, n
 
-    def _sample(self, inputs: np.ndarray, shapes: tuple[Any, ...], i: int) -> tuple[Any, ...]:
+    def _sample(self, inputs: Inputs, shapes: tuple[Any, ...], i: int) -> tuple[Any, ...]:
         """Sample ``i`` as ``f``'s arguments: numbers and nested lists."""
-        row = inputs[:, i]
         out = []
-        pos = 0
-        for shape in shapes:
-            size = int(np.prod(shape)) if shape else 1
-            part = row[pos : pos + size]
-            pos += size
+        for mat, shape in zip(inputs, shapes):
+            part = mat[:, i]
             out.append(float(part[0]) if not shape else part.reshape(shape).tolist())
         return tuple(out)
 
@@ -461,7 +533,7 @@ class BatchedFunction:
     def _traced(self) -> Callable[..., Any]:
         return self.f if self.backward else _Output(self.f)
 
-    def _new_program(self, inputs: np.ndarray, shapes: tuple[Any, ...], i: int) -> Program:
+    def _new_program(self, inputs: Inputs, shapes: tuple[Any, ...], i: int) -> Program:
         flat, sig = trace.flatten_args(self._sample(inputs, shapes, i))
         t = trace.run(self._traced(), flat, sig, self.has_aux or not self.backward)
         if t.events:
@@ -472,7 +544,8 @@ class BatchedFunction:
             if self.strict:
                 raise TraceError(message)
             warnings.warn(message, TraceWarning, stacklevel=4)
-        return Program(t, self.backward, self.group)
+        sizes = [int(np.prod(shape)) if shape else 1 for shape in shapes]
+        return Program(t, self.backward, self.group, sizes)
 
     def trace(self, *arrays: Any) -> Program:
         """Trace and generate the code for these arrays' sample shape (done on first call)."""
@@ -528,7 +601,7 @@ class BatchedFunction:
     def _call(
         self,
         program: Program,
-        inputs: np.ndarray,
+        inputs: Inputs,
         n: int,
         shapes: tuple[Any, ...],
         per_sample: bool,
@@ -559,7 +632,7 @@ class BatchedFunction:
     def _explain(
         self,
         program: Program,
-        inputs: np.ndarray,
+        inputs: Inputs,
         n: int,
         shapes: tuple[Any, ...],
         error: BaseException | None,
@@ -580,7 +653,7 @@ class BatchedFunction:
         self._eager(inputs, shapes, bad, error)
 
     def _eager(
-        self, inputs: np.ndarray, shapes: tuple[Any, ...], i: int, error: BaseException | None
+        self, inputs: Inputs, shapes: tuple[Any, ...], i: int, error: BaseException | None
     ) -> NoReturn:
         """Run ``f`` eagerly on sample ``i`` (backward included, every grad put back) and
         raise its error with the sample's index."""

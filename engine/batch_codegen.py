@@ -176,6 +176,7 @@ class _Writer(NameTable):
         backward: bool,
         per_sample: bool,
         group: bool,
+        arg_sizes: list[int],
     ) -> None:
         self.namespace: dict[str, Any] = {}
         for op in ops.OPS.values():
@@ -241,9 +242,19 @@ class _Writer(NameTable):
             self.skipped |= grp.inner
         self.vecs: list[Vec] = []
         self.row_of: dict[Value, tuple[int, int]] = {}
-        used_inputs = [x for x in inputs if x in self.index]
-        if used_inputs:
-            self._add_vec(Vec("input", list(inputs), "inputs"))
+        # the inputs: one matrix per argument (its numbers as rows), a{k}
+        if sum(arg_sizes) != len(inputs):
+            raise ValueError(f"{len(inputs)} inputs but arguments of {arg_sizes} numbers")
+        #: per input: (argument, row)
+        self.input_at: list[tuple[int, int]] = []
+        start = 0
+        for k, size in enumerate(arg_sizes):
+            members = inputs[start : start + size]
+            start += size
+            self.input_at += [(k, j) for j in range(size)]
+            if any(x in self.index for x in members):
+                self._add_vec(Vec("input", members, f"a{k}"))
+        self.n_args = len(arg_sizes)
         for gi, grp in enumerate(self.groups):
             self._add_vec(Vec("group", grp.tops, f"Z{gi}", group=gi))
         self.reduces: dict[Value, tuple[int, Value | None, str, bool]] = {}
@@ -251,6 +262,7 @@ class _Writer(NameTable):
             self._find_maps()
             self._find_reduces()
         self.lines.append("def batch_step(inputs, leaves, n, B):")
+        self.lines.append(f"    {''.join(f'a{k}, ' for k in range(len(arg_sizes)))}= inputs")
         unpack = len(self.lines)
         self.lines.append("    # (inputs)")
         self.lines.append("    # (leaves)")
@@ -267,17 +279,22 @@ class _Writer(NameTable):
         self.lines.append(f"    return {self.expr[root].text}, ({aux_text}), {self.leaf_grads}")
         # the rows and leaves read one by one, named (a layer reads its matrix directly)
         used = set(re.findall(r"\b[xp]\d+\b", "\n".join(self.lines[unpack + 2 :])))
-        for k, (prefix, source, count) in enumerate(
-            (("x", "inputs", len(inputs)), ("p", "leaves", len(self.live)))
-        ):
-            names = [f"{prefix}{i}" for i in range(count) if f"{prefix}{i}" in used]
-            if len(names) == count and count:
-                self.lines[unpack + k] = f"    {''.join(f'{v}, ' for v in names)}= {source}"
-            elif names:
-                values = "".join(f"{source}[{v[1:]}], " for v in names)
-                self.lines[unpack + k] = f"    {''.join(f'{v}, ' for v in names)}= {values}"
-            else:
-                self.lines[unpack + k] = f"    # ({source}: none read one by one)"
+        xs = [f"x{i}" for i in range(len(inputs)) if f"x{i}" in used]
+        if xs:
+            rows = "".join(
+                f"a{self.input_at[int(v[1:])][0]}[{self.input_at[int(v[1:])][1]}], " for v in xs
+            )
+            self.lines[unpack] = f"    {''.join(f'{v}, ' for v in xs)}= {rows}"
+        else:
+            self.lines[unpack] = "    # (inputs: no row read one by one)"
+        ps = [f"p{i}" for i in range(len(self.live)) if f"p{i}" in used]
+        if len(ps) == len(self.live) and ps:
+            self.lines[unpack + 1] = f"    {''.join(f'{v}, ' for v in ps)}= leaves"
+        elif ps:
+            values = "".join(f"leaves[{v[1:]}], " for v in ps)
+            self.lines[unpack + 1] = f"    {''.join(f'{v}, ' for v in ps)}= {values}"
+        else:
+            self.lines[unpack + 1] = "    # (leaves: none read one by one)"
 
     # --- layers -------------------------------------------------------------------
 
@@ -793,11 +810,73 @@ class _Writer(NameTable):
             self.expr[m] = Expr(f"{vec.matrix}[{j}]")
 
     def _write_guards(self, which: Any) -> None:
+        """The guards due at one point: one quick test of all of them, and only when it
+        fails, each guard in order (the first that some sample misses raises, naming
+        that sample, exactly as when each guard is checked on its own)."""
+        which = list(which)
+        if not which:
+            return
+        indent = "    "
+        quick = self._guards_quick(which)
+        if quick:
+            self.lines.append(f"    if not ({' and '.join(quick)}):")
+            indent = "        "
         for k in which:
             g = self.guards[k]
             left = self.node_expr(g.x)
             right = self.node_expr(g.other) if isinstance(g.other, Value) else self.const(g.other)
-            self.lines.append(f"    _guard({k}, {left.text} {g.op} {right.text})")
+            self.lines.append(f"{indent}_guard({k}, {left.text} {g.op} {right.text})")
+
+    def _guards_quick(self, which: list[int]) -> list[str]:
+        """Tests that are all True when every sample gives every guard of ``which`` its
+        traced result (False may also mean a NaN: the guards are then checked one by one).
+
+        A batched value against a number ``c``: ``x >= c`` holds for every sample iff
+        ``x.min() >= c`` (``<=``: ``x.max()``); the guards on rows of one matrix with the
+        same comparison and number are one reduction over those rows. A result False is
+        the opposite comparison (``not x >= c`` is ``x < c`` but for NaN, which fails the
+        test). Any other comparison is one test over the batch (``.all()``)."""
+        opposite = {">=": "<", ">": "<=", "<=": ">", "<": ">="}
+        rows: dict[tuple[int, str, float], list[int]] = {}
+        tests: list[str] = []
+        if any(self.guards[k].op not in opposite for k in which):
+            return []
+        for k in which:
+            g = self.guards[k]
+            x = self.canon.get(g.x, g.x)
+            op = g.op if g.result else opposite[g.op]
+            if isinstance(g.other, Value):
+                other = self.canon.get(g.other, g.other)
+                test = f"({self.expr[x].text}) {op} ({self.expr[other].text})"
+                if x in self.batched or other in self.batched:
+                    test = f"({test}).all()"
+                tests.append(test)
+                continue
+            if x not in self.batched:
+                tests.append(f"({self.expr[x].text}) {op} {self.const(g.other).text}")
+                continue
+            at = self.row_of.get(x)
+            if at is not None and type(g.other) is float:
+                rows.setdefault((at[0], op, g.other), []).append(at[1])
+                continue
+            reduce = "min" if op in (">=", ">") else "max"
+            tests.append(f"({self.expr[x].text}).{reduce}() {op} {self.const(g.other).text}")
+        for (vi, op, c), js in rows.items():
+            reduce = "min" if op in (">=", ">") else "max"
+            tests.append(
+                f"{self._rows_of(vi, sorted(set(js)))}.{reduce}() {op} {self.const(c).text}"
+            )
+        return tests
+
+    def _rows_of(self, vi: int, js: list[int]) -> str:
+        """Rows ``js`` (sorted, distinct) of vec ``vi``'s matrix: a slice when they are
+        consecutive, else an index array (a copy)."""
+        mat = self.vecs[vi].matrix
+        if len(js) == len(self.vecs[vi].members):
+            return mat
+        if js == list(range(js[0], js[-1] + 1)):
+            return f"{mat}[{js[0]}:{js[-1] + 1}]"
+        return f"{mat}[{self.index_array(js)}]"
 
     # --- backward -------------------------------------------------------------------
 
@@ -966,9 +1045,11 @@ class _Writer(NameTable):
         if any(m in self.leads for m in vec.members):
             dr = f"dR{self.index[node]}"
             if kind == "max":
-                self.emit(dr, f"_max_rows({g.text}, {vec.matrix}, {rev})", None, True)
+                top = self.expr[node].text
+                buf = self.buffer(len(vec.members))
+                self.emit(dr, f"_max_rows({g.text}, {vec.matrix}, {top}, {rev}, {buf})", None, True)
             else:
-                self.emit(dr, f"_broadcast({g.text}, ({len(vec.members)}, int(n)))", None, False)
+                self.emit(dr, f"_repeat({g.text}, {len(vec.members)}, n)", None, False)
             for j, m in enumerate(vec.members):
                 if m in self.leads:
                     self.contributions.setdefault(m, []).append((Expr(f"{dr}[{j}]"), True, (dr, j)))
@@ -1171,10 +1252,14 @@ def generate(
     backward: bool,
     per_sample: bool,
     group: bool = True,
+    arg_sizes: list[int] | None = None,
 ) -> BatchGenerated:
     """Write ``batch_step(inputs, leaves, n, B)`` for one traced graph.
 
-    ``inputs``: an (n_inputs, N) array, one row per input of the traced sample;
+    ``inputs``: one array per argument of ``f``, ``(size, N)`` with one row per number
+    of a sample of that argument, ``arg_sizes`` the numbers per argument (in the order
+    of the traced ``inputs``; None: one argument holding them all). The function never
+    writes into them (the runtime hands it the caller's arrays, read-only views);
     ``leaves``: the numbers of the captured leaves; ``n``: N as a float; ``B``: the
     buffers (see :attr:`BatchGenerated.buffers`). It returns ``(output, aux values,
     leaf gradients)``: arrays (N,) for what depends on the inputs, floats otherwise;
@@ -1192,6 +1277,7 @@ def generate(
             backward=backward,
             per_sample=per_sample,
             group=group,
+            arg_sizes=[len(inputs)] if arg_sizes is None else arg_sizes,
         )
     finally:
         if collecting:

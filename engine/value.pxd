@@ -82,3 +82,7 @@ cpdef list read_data(list nodes)
 
 @cython.locals(v=Value, i=Py_ssize_t)
 cpdef add_to_grads(list nodes, list amounts)
+
+
+@cython.locals(v=Value)
+cpdef zero_grads(list nodes)

@@ -991,6 +991,14 @@ def read_data(nodes: list[Value]) -> list[float]:
     return out
 
 
+def zero_grads(nodes: list[Value]) -> None:
+    """``v.grad = 0.0`` for each node: ``Module.zero_grad()`` and the optimizers' (one
+    C loop over the nodes' fields compiled, where the ``grad`` setter is a call per
+    node)."""
+    for v in nodes:
+        v._grad = 0.0
+
+
 def add_to_grads(nodes: list[Value], amounts: list[float]) -> None:
     """``v.grad += g`` for each node and amount, in order: a replay hands its gradients
     back as ``backward()`` would add them (a grad of None counts as 0, as there).
@@ -1053,9 +1061,7 @@ def dot(
         for w, x in zip(ws, xs):
             wv: Value = w if type(w) is Value else _lift(w, "*")
             xv: Value = x if type(x) is Value else _lift(x, "*")
-            wd: float = wv.data
-            xd: float = xv.data
-            prod: float = wd * xd
+            prod: float = wv.data * xv.data
             p: Value = _new(Value)
             p.data = prod
             p._grad = 0.0

@@ -28,6 +28,7 @@ from typing import Any
 
 from engine import Value
 from engine.checks import to_float
+from engine.value import zero_grads
 from nn.atomic import write_atomic
 
 __all__ = ["Module"]
@@ -344,10 +345,9 @@ class Module:
         """Set every parameter's ``grad`` to 0 (gradients accumulate otherwise)."""
         if type(self).parameters is Module.parameters:
             params = _cached_parameters(self)
-        else:  # a subclass chose its own parameters
-            params = self.parameters()
-        for p in params:
-            p.grad = 0.0
+        else:  # a subclass chose its own parameters (any iterable)
+            params = list(self.parameters())
+        zero_grads(params)
 
     # --- state ------------------------------------------------------------------------
 

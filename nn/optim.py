@@ -19,6 +19,7 @@ from typing import Any
 
 from engine import Value
 from engine.checks import is_finite, is_real, to_float
+from engine.value import zero_grads
 
 __all__ = ["NUMPY_FROM", "SGD", "Adam", "Optimizer", "linear_decay"]
 
@@ -70,8 +71,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Set the ``grad`` of every parameter held to 0."""
-        for p in self.params:
-            p.grad = 0.0
+        zero_grads(self.params)
 
     def step(self) -> None:
         """Update every parameter from its ``grad``."""

@@ -919,3 +919,16 @@ def test_add_to_grads_counts_none_as_zero_and_keeps_floats() -> None:
     add_to_grads([a, b], [0.5, np.float64(0.25)])  # type: ignore[list-item]
     assert (a.grad, b.grad) == (0.5, 0.25)
     assert type(b.grad) is float
+
+
+def test_zero_grads_sets_every_grad_to_a_float_zero() -> None:
+    """Module.zero_grad() and the optimizers' go through it: None and numbers alike
+    become 0.0, every node listed, nothing else touched."""
+    from engine.value import zero_grads
+
+    a, b, c = Value(1.0), Value(2.0), Value(3.0)
+    a.grad, b.grad, c.grad = 4.0, None, -1.5  # type: ignore[assignment]
+    zero_grads([a, b])
+    assert (a.grad, b.grad, c.grad) == (0.0, 0.0, -1.5)
+    assert type(b.grad) is float
+    zero_grads([])

@@ -556,6 +556,18 @@ def test_zero_grad_follows_a_subclass_that_chooses_its_parameters() -> None:
     assert grads[:2] == [0.0, 0.0] and all(g == 1.0 for g in grads[2:])
 
 
+def test_zero_grad_takes_any_iterable_a_subclass_returns_as_parameters() -> None:
+    class Lazy(MLP):
+        def parameters(self):  # type: ignore[no-untyped-def, override]
+            return (p for p in super().parameters()[:2])  # a generator
+
+    model = Lazy(2, [2, 1], seed=0)
+    _dirty(model)
+    model.zero_grad()
+    grads = [p.grad for p in _fresh(model)]
+    assert grads[:2] == [0.0, 0.0] and all(g == 1.0 for g in grads[2:])
+
+
 def test_a_module_equal_to_the_one_it_replaces_still_counts_as_new() -> None:
     """The cache compares with ``is``: a class whose ``==`` says True is not trusted."""
 
