@@ -101,8 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     ) -> None:
         rows.append((name, value, detail, target, ok, stretch))
 
-    def goal_text(goal: tuple[float, float] | None) -> str:
-        return "as before" if goal is None else f">= {goal[0]:.0f}x (stretch {goal[1]:.0f}x)"
+    def speed_row(name: str, r: float, detail: str, goal: tuple[float, float] | None) -> None:
+        """An eager speed row: ``r`` (x faster) against a (target, stretch), if any."""
+        if goal is None:
+            row(name, f"{r:.1f}x faster", detail, "as before", None)
+        else:
+            text = f">= {goal[0]:.0f}x (stretch {goal[1]:.0f}x)"
+            row(name, f"{r:.1f}x faster", detail, text, r >= goal[0], r >= goal[1])
 
     names = {
         "chain": "chain (y*a + b, Value operands)",
@@ -113,26 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     for build, eng, targets in BUILDS:
         for w in ("chain", "chain_numbers", "wide"):
             r = statistics.median(ratios(w, "ns_per_op", "micrograd", eng))
-            goal = None if targets is None else targets["wide" if w == "wide" else "chain"]
-            row(
+            speed_row(
                 f"[{build}] {names[w]}: fwd+bwd per op",
-                f"{r:.1f}x faster",
+                r,
                 f"chainrule {med(w, eng, 'ns_per_op'):.0f} ns, "
                 f"micrograd {med(w, 'micrograd', 'ns_per_op'):.0f} ns",
-                goal_text(goal),
-                None if goal is None else r >= goal[0],
-                None if goal is None else r >= goal[1],
+                None if targets is None else targets["wide" if w == "wide" else "chain"],
             )
-        r = statistics.median(ratios("mlp", "s_per_step", "micrograd", eng))
-        goal = None if targets is None else targets["mlp"]
-        row(
+        speed_row(
             f"[{build}] MLP step (eager)",
-            f"{r:.1f}x faster",
+            statistics.median(ratios("mlp", "s_per_step", "micrograd", eng)),
             f"chainrule {med('mlp', eng, 's_per_step') * 1e3:.1f} ms, "
             f"micrograd {med('mlp', 'micrograd', 's_per_step') * 1e3:.0f} ms",
-            goal_text(goal),
-            None if goal is None else r >= goal[0],
-            None if goal is None else r >= goal[1],
+            None if targets is None else targets["mlp"],
         )
     r = statistics.median(ratios("mlp", "s_per_step", "micrograd", "chainrule-compiled"))
     row(
